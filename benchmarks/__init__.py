@@ -1,0 +1,1 @@
+"""Benchmarks for tinygrad_mm."""

@@ -1,0 +1,1 @@
+"""Example models built on tinygrad_mm (makemore-style character language models)."""

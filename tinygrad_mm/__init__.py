@@ -1,0 +1,16 @@
+"""tinygrad_mm: a tape-based reverse-mode autodiff library on numpy (CPU) and cupy (GPU)."""
+from .tensor import Tensor
+from .tape import Tape, Function, Step, no_grad, is_grad_enabled, default_tape
+from .creation import (Generator, manual_seed, tensor, zeros, ones, zeros_like, ones_like,
+                       randn, rand, randint, arange)
+from .ops_shape import cat, stack
+from .backend import cuda_available
+from .gradcheck import gradcheck, GradcheckError, GradcheckReport
+from .compare import compare_with_torch, cmp, TorchMismatch
+
+__version__ = "0.1.0"
+
+__all__ = ["Tensor", "Tape", "Function", "Step", "no_grad", "is_grad_enabled", "default_tape",
+           "Generator", "manual_seed", "tensor", "zeros", "ones", "zeros_like", "ones_like",
+           "randn", "rand", "randint", "arange", "cat", "stack", "cuda_available",
+           "gradcheck", "GradcheckError", "GradcheckReport", "compare_with_torch", "cmp", "TorchMismatch"]

@@ -1,0 +1,115 @@
+"""The array backends: numpy (CPU) and, when installed with a GPU, cupy (CUDA).
+
+Ops never branch on the device: they ask `xp_of(array)` for the array module and
+call it. The few places where numpy and cupy genuinely differ live here and only here.
+"""
+import numpy as np
+
+try:  # cupy is optional; a missing or GPU-less install leaves it None
+    import cupy as _cp
+    import cupyx as _cpx
+    _cp.cuda.runtime.getDeviceCount()
+except Exception as _err:  # ImportError, or CUDARuntimeError when no GPU/driver
+    _cp = _cpx = None
+    CUPY_UNAVAILABLE_REASON = f"cupy unavailable: {type(_err).__name__}: {_err}"
+else:
+    CUPY_UNAVAILABLE_REASON = None
+
+DEVICES = ("cpu", "cuda")
+
+
+def cuda_available():
+    """True when cupy imported and sees at least one GPU."""
+    return _cp is not None
+
+
+def xp_of(a):
+    """The array module (numpy or cupy) that owns array `a`."""
+    return np if type(a) is np.ndarray else _cupy_for(a)
+
+
+def _cupy_for(a):
+    if _cp is not None and isinstance(a, _cp.ndarray):
+        return _cp
+    return np  # numpy scalars and 0-d results of numpy reductions
+
+
+def module_for(device):
+    """The array module for a device name ("cpu" or "cuda")."""
+    if device == "cpu":
+        return np
+    if device == "cuda":
+        if _cp is None:
+            raise RuntimeError(f"device 'cuda' requested but {CUPY_UNAVAILABLE_REASON}; "
+                               "install the gpu extra (pip install 'tinygrad_mm[gpu]') on a machine with a CUDA GPU")
+        return _cp
+    raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+
+
+def device_of(a):
+    """'cpu' for numpy arrays, 'cuda' for cupy arrays."""
+    return "cpu" if type(a) is np.ndarray or _cp is None or not isinstance(a, _cp.ndarray) else "cuda"
+
+
+def to_device(a, device):
+    """Copy array `a` to `device` (no copy when it is already there)."""
+    if device_of(a) == device:
+        return a
+    if device == "cpu":
+        return _cp.asnumpy(a)
+    return module_for("cuda").asarray(a)
+
+
+def to_numpy(a):
+    """A numpy array with the contents of `a` (a host copy for cupy arrays)."""
+    return a if type(a) is np.ndarray else (_cp.asnumpy(a) if device_of(a) == "cuda" else np.asarray(a))
+
+
+def check_index_range(idx, size, what="index"):
+    """Raise IndexError unless every entry of integer array `idx` lies in [0, size).
+
+    numpy wraps negative indices and cupy wraps *every* out-of-range index silently,
+    so a gather must check explicitly. Viewing as unsigned maps negatives to huge
+    values, so one max() reduction checks both ends.
+    """
+    if idx.size == 0:
+        return
+    if idx.dtype.kind == "i":
+        top = int(idx.view(idx.dtype.str.replace("i", "u")).max())
+    else:
+        top = int(idx.max())
+    if top >= size:
+        bad = idx[(idx < 0) | (idx >= size)]
+        first = int(bad.ravel()[0])
+        raise IndexError(f"{what} {first} is out of range for size {size} "
+                         f"(valid: 0..{size - 1}; {int(bad.size)} bad entr{'y' if bad.size == 1 else 'ies'})")
+
+
+def scatter_add_rows(idx, rows, n):
+    """Return T of shape (n, D) with T[i] = sum of rows[k] over k where idx[k] == i.
+
+    `g[idx] += v` would keep only one of repeated indices, so this must accumulate.
+    On numpy, one bincount over flattened (row, column) positions is several times
+    faster than np.add.at and accumulates in float64 before the final cast.
+    """
+    idx = idx.ravel()
+    d = rows.shape[-1]
+    rows = rows.reshape(-1, d)
+    if type(rows) is np.ndarray:
+        flat = (idx[:, None] * d + np.arange(d)).ravel()
+        out = np.bincount(flat, weights=rows.ravel(), minlength=n * d)
+        return out.reshape(n, d).astype(rows.dtype, copy=False)
+    out = _cp.zeros((n, d), dtype=rows.dtype)
+    _cpx.scatter_add(out, idx, rows)
+    return out
+
+
+def scatter_add(shape, index, values):
+    """Return zeros(shape) with `values` added at `index` (any numpy-style index), repeats accumulating."""
+    xp = xp_of(values)
+    out = xp.zeros(shape, dtype=values.dtype)
+    if xp is np:
+        np.add.at(out, index, values)
+    else:
+        _cpx.scatter_add(out, index, values)
+    return out

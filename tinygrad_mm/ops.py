@@ -1,0 +1,176 @@
+"""Elementwise ops, matmul and the fused linear layer: each forward beside its local derivative.
+
+Every backward works on raw arrays and returns one gradient per input. Binary
+elementwise ops set `broadcasts = True` and return output-shaped gradients: the tape
+reduces them over broadcast dimensions in one place (tape._fit_gradient). A backward
+never writes into `g` or into what forward saved; it only mutates arrays it just made.
+"""
+from .backend import xp_of
+from .tape import Function
+
+
+# -- binary elementwise (broadcasting) -----------------------------------------------------
+class Add(Function):
+    broadcasts = True
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):          # d(a+b)/da = 1, d(a+b)/db = 1
+        return g, g
+
+
+class Sub(Function):
+    broadcasts = True
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):          # d(a-b)/da = 1, d(a-b)/db = -1
+        return g, (-g if self.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    broadcasts = True
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):          # d(ab)/da = b, d(ab)/db = a
+        na, nb = self.needs_input_grad
+        return (g * self.b if na else None), (g * self.a if nb else None)
+
+
+class Div(Function):
+    broadcasts = True
+
+    def forward(self, a, b):
+        self.b = b
+        self.out = a / b
+        return self.out
+
+    def backward(self, g):          # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b
+        na, nb = self.needs_input_grad
+        ga = g / self.b if na else None
+        gb = -(g * self.out) / self.b if nb else None
+        return ga, gb
+
+
+# -- unary elementwise ---------------------------------------------------------------------
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):          # d(-x)/dx = -1
+        return -g
+
+
+class Pow(Function):
+    def forward(self, x, exponent):
+        self.x, self.p = x, exponent
+        return x ** exponent
+
+    def backward(self, g):          # d(x^p)/dx = p x^(p-1)
+        x, p = self.x, self.p
+        return g * (p * x ** (p - 1))
+
+
+class Exp(Function):
+    def forward(self, x):
+        self.out = xp_of(x).exp(x)
+        return self.out
+
+    def backward(self, g):          # d(e^x)/dx = e^x
+        return g * self.out
+
+
+class Log(Function):
+    def forward(self, x):
+        self.x = x
+        return xp_of(x).log(x)
+
+    def backward(self, g):          # d(log x)/dx = 1/x
+        return g / self.x
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.out = xp_of(x).tanh(x)
+        return self.out
+
+    def backward(self, g):          # d(tanh x)/dx = 1 - tanh(x)^2
+        y = self.out
+        d = y * y
+        xp_of(d).subtract(1, d, out=d)  # in place on our own temporary: one allocation, not two
+        d *= g
+        return d
+
+
+class Relu(Function):
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, g):          # d(relu x)/dx = 1 where x > 0, else 0
+        return g * self.mask
+
+
+# -- matrix products -----------------------------------------------------------------------
+class Matmul(Function):
+    """a @ b for 1-D, 2-D and batched (broadcast) operands, as numpy.matmul."""
+    broadcasts = True  # batch dimensions broadcast; the tape sums their gradients
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul needs at least 1-D operands, got shapes {a.shape} and {b.shape}")
+        k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if a.shape[-1] != k_b:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are incompatible: "
+                             f"inner dimensions {a.shape[-1]} and {k_b} differ")
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, g):          # d(ab)/da = g b^T, d(ab)/db = a^T g
+        a, b = self.a, self.b
+        na, nb = self.needs_input_grad
+        if a.ndim == 1 and b.ndim == 1:  # a dot product: g is a scalar
+            return (g * b if na else None), (g * a if nb else None)
+        xp = xp_of(g)
+        if a.ndim == 1:              # (k,) @ (..., k, m): treat a as a (1, k) row
+            a, g = a[None], xp.expand_dims(g, -2)
+        if b.ndim == 1:              # (..., n, k) @ (k,): treat b as a (k, 1) column
+            b, g = b[:, None], xp.expand_dims(g, -1)
+        ga = g @ xp.swapaxes(b, -1, -2) if na else None
+        gb = xp.swapaxes(a, -1, -2) @ g if nb else None
+        if self.a.ndim == 1 and na:
+            ga = ga[..., 0, :]
+        if self.b.ndim == 1 and nb:
+            gb = gb[..., 0]
+        return ga, gb
+
+
+class Linear(Function):
+    """x @ w.T + b in one tape entry (torch layout: w is (out_features, in_features))."""
+
+    def forward(self, x, w, b=None):
+        if x.shape[-1] != w.shape[1]:
+            raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1]} features but the "
+                             f"weight of shape {w.shape} expects {w.shape[1]}")
+        if b is not None and b.shape != (w.shape[0],):
+            raise ValueError(f"linear: bias of shape {b.shape} does not match weight {w.shape}")
+        self.x, self.w = x, w
+        out = x @ w.T                # (..., out)
+        if b is not None:
+            out += b                 # in place: `out` is ours, saves an allocation
+        return out
+
+    def backward(self, g):          # dx = g w, dw = g^T x, db = sum of g over the batch
+        x, w = self.x, self.w
+        need = self.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1])               # (N, out)
+        gx = g @ w if need[0] else None                # (..., in)
+        gw = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None  # (out, in)
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if need[2] else None)

@@ -1,0 +1,83 @@
+"""`print(tape)`: the tape as a table a learner can read."""
+import math
+
+import numpy as np
+
+from . import backend
+
+
+def saved_nbytes(fn):
+    """Bytes of the arrays an entry holds for its backward (each distinct array counted once)."""
+    if fn.freed:
+        return 0
+    seen, total = set(), 0
+    stack = [v for k, v in vars(fn).items() if k not in fn._META]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (tuple, list)):
+            stack.extend(v)
+        elif hasattr(v, "nbytes") and hasattr(v, "dtype") and id(v) not in seen:
+            seen.add(id(v))
+            total += int(v.nbytes)
+    return total
+
+
+def human_bytes(n):
+    """1536 -> '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _shape(s):
+    return "(" + ", ".join(str(n) for n in s) + ")"
+
+
+def _grad_norm(fn):
+    g = fn.last_grad
+    if g is None:
+        return "—"
+    norm = float(np.sqrt(float((g.astype("float64") ** 2).sum()))) if g.size else 0.0
+    return f"{norm:.4g}" if math.isfinite(norm) else str(norm)
+
+
+def entry_row(fn):
+    """The table row of one entry: index, op, shapes, dtype, device, saved bytes, grad norm."""
+    if fn.freed:
+        ins, dev, saved = fn.in_shapes, fn.out_device, "freed"
+    else:
+        ins = tuple(t.data.shape for t in fn.inputs)
+        dev = backend.device_of(fn.inputs[0].data)
+        saved = human_bytes(saved_nbytes(fn))
+    shapes = ", ".join(_shape(s) for s in ins) + " → " + _shape(fn.out_shape)
+    return (str(fn.index), type(fn).__name__, shapes, str(fn.out_dtype), dev, saved, _grad_norm(fn))
+
+
+HEADER = ("#", "op", "inputs → output", "dtype", "device", "saved", "|grad out|")
+
+
+def format_table(rows, header=HEADER):
+    """Left-aligned text columns, numbers right-aligned."""
+    rows = [header] + list(rows)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    right = {0, 5, 6}
+    lines = []
+    for k, r in enumerate(rows):
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_tape(tape):
+    """The whole tape: a summary line and one row per entry."""
+    entries = tape.entries
+    live = [fn for fn in entries if not fn.freed]
+    total = sum(saved_nbytes(fn) for fn in live)
+    head = (f"Tape with {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} "
+            f"({len(live)} live, {len(entries) - len(live)} freed), {human_bytes(total)} saved for backward")
+    if not entries:
+        return head
+    return head + "\n" + format_table(entry_row(fn) for fn in entries)

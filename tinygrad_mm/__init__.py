@@ -7,6 +7,7 @@ from .ops_shape import cat, stack
 from .backend import cuda_available
 from .gradcheck import gradcheck, GradcheckError, GradcheckReport
 from .compare import compare_with_torch, cmp, TorchMismatch
+from . import nn, optim, checkpoint
 
 __version__ = "0.1.0"
 

@@ -94,8 +94,9 @@ def scatter_add_rows(idx, rows, n):
     """
     idx = idx.ravel()
     d = rows.shape[-1]
-    rows = rows.reshape(-1, d)
+    rows = rows.reshape(idx.size, d)  # not (-1, d): -1 is ambiguous when d == 0
     if type(rows) is np.ndarray:
+        idx = idx.astype(np.intp, copy=False)  # uint64 + int64 arange would promote to float64
         flat = (idx[:, None] * d + np.arange(d)).ravel()
         out = np.bincount(flat, weights=rows.ravel(), minlength=n * d)
         return out.reshape(n, d).astype(rows.dtype, copy=False)

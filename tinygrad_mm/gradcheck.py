@@ -128,9 +128,9 @@ def _numeric_entry(fn, ts, t, i, eps, v):
     x0 = flat[i].copy()
     with no_grad():
         flat[i] = x0 + eps
-        fp = _run(fn, ts).data
+        fp = _run(fn, ts).data.copy()  # a view op's output aliases the input we are about to poke
         flat[i] = x0 - eps
-        fm = _run(fn, ts).data
+        fm = _run(fn, ts).data.copy()
     flat[i] = x0
     return (fp - fm) / (2 * eps) if v is None else float(((fp - fm) * v).sum() / (2 * eps))
 
@@ -239,7 +239,7 @@ def _full_jacobian(fn, ts, i, eps, atol, rtol, max_rows):
         ana[k] = _analytic(fn, ts, onehot.reshape(shape))[i].reshape(-1)
     check = _compare(i, ana, num, atol, rtol, max_rows, hint=False)
     check.shape = t.shape
-    check.rows = [((f"out {r[0][0]}", f"in {np.unravel_index(r[0][1], t.shape)}"), *r[1:]) for r in check.rows]
+    check.rows = [((f"out {r[0][0]}", f"in {tuple(int(j) for j in np.unravel_index(r[0][1], t.shape))}"), *r[1:]) for r in check.rows]
     if not check.ok:
         v = np.random.default_rng(0).standard_normal(n_out)
         check.hint = _hint((v @ ana).reshape(t.shape), (v @ num).reshape(t.shape))
@@ -255,9 +255,9 @@ def _directions(fn, ts, i, a, v, eps, atol, rtol, rng, n):
         u = rng.standard_normal(t.shape)
         with no_grad():
             t.data[...] = x0 + eps * u
-            fp = _run(fn, ts).data
+            fp = _run(fn, ts).data.copy()  # may be a view of t.data
             t.data[...] = x0 - eps * u
-            fm = _run(fn, ts).data
+            fm = _run(fn, ts).data.copy()
         t.data[...] = x0
         ana.append(float((a * u).sum()))
         num.append(float(((fp - fm) * v).sum() / (2 * eps)))

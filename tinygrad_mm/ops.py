@@ -68,11 +68,18 @@ class Neg(Function):
 
 class Pow(Function):
     def forward(self, x, exponent):
+        if x.dtype.kind in "iu":    # a float exponent would silently make int ** 2 a float64
+            if not float(exponent).is_integer():
+                raise TypeError(f"{x.dtype} tensor ** {exponent}: the result would not be an integer; "
+                                "convert the tensor with .float() or .double() first")
+            exponent = int(exponent)
         self.x, self.p = x, exponent
         return x ** exponent
 
     def backward(self, g):          # d(x^p)/dx = p x^(p-1)
         x, p = self.x, self.p
+        if p == 0:                  # x^0 is constant; p x^-1 would give 0 * inf = nan at x = 0
+            return xp_of(g).zeros_like(g)
         return g * (p * x ** (p - 1))
 
 
@@ -110,10 +117,10 @@ class Tanh(Function):
 class Relu(Function):
     def forward(self, x):
         self.mask = x > 0
-        return x * self.mask
+        return xp_of(x).maximum(x, 0)  # not x * mask: -inf * 0 is nan, and -1 * 0 is -0.0
 
     def backward(self, g):          # d(relu x)/dx = 1 where x > 0, else 0
-        return g * self.mask
+        return xp_of(g).where(self.mask, g, 0)  # not g * mask: an inf/nan g must not leak where x <= 0
 
 
 # -- matrix products -----------------------------------------------------------------------

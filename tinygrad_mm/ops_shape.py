@@ -19,8 +19,14 @@ def _expand_reduced(g, axis, keepdims, shape):
 
 
 # -- reductions ------------------------------------------------------------------------------
+def _scalar_axis(x, axis):
+    """A 0-d input has no axis to reduce (numpy raises); torch accepts dim 0/-1 and reduces nothing."""
+    return None if x.ndim == 0 else axis
+
+
 class Sum(Function):
     def forward(self, x, axis=None, keepdims=False):
+        axis = _scalar_axis(x, axis)
         self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
         return x.sum(axis=axis, keepdims=keepdims)
 
@@ -30,6 +36,7 @@ class Sum(Function):
 
 class Mean(Function):
     def forward(self, x, axis=None, keepdims=False):
+        axis = _scalar_axis(x, axis)
         self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
         self.n = x.size if axis is None else int(np.prod([x.shape[a] for a in axis]))
         return x.mean(axis=axis, keepdims=keepdims)
@@ -42,8 +49,9 @@ class Max(Function):
     """Maximum over axes; tied maxima share the gradient equally (torch.amax semantics)."""
 
     def forward(self, x, axis=None, keepdims=False):
-        if x.size == 0:
-            raise ValueError(f"max of an empty tensor of shape {x.shape} has no value")
+        axis = _scalar_axis(x, axis)
+        if x.size == 0 and (axis is None or any(x.shape[a] == 0 for a in axis)):  # (0, 3).amax(1) is fine
+            raise ValueError(f"max over an empty dimension of a tensor of shape {x.shape} has no value")
         self.x, self.axis, self.keepdims = x, axis, keepdims
         self.out = x.max(axis=axis, keepdims=True)
         return self.out if keepdims else self.out.reshape([n for i, n in enumerate(x.shape)
@@ -75,6 +83,9 @@ class Reshape(Function):
 
 class Permute(Function):
     def forward(self, x, axes):
+        bad = [a for a in axes if not -x.ndim <= a < max(x.ndim, 1)]
+        if bad:  # checked first: the modulo below would fold an out-of-range axis onto a valid one
+            raise IndexError(f"permute: axis {bad[0]} is out of range for the {x.ndim} dims of shape {x.shape}")
         if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
             raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} dims of shape {x.shape}")
         self.axes = axes

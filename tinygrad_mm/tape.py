@@ -133,8 +133,9 @@ class Tape:
     def backward_steps(self, tensor, grad=None, retain_graph=False):
         """Like backward, but yield a Step after each entry so a reader can watch the chain rule.
 
-        The gradients of leaves are updated as the sweep goes; stop iterating early and
-        the entries not yet reached keep their pending adjoints until the next backward.
+        The gradients of leaves are updated as the sweep goes; stop iterating early (close the
+        generator) and the leaves keep what they received, while the pending adjoints of the
+        entries not yet reached are dropped (so they cannot leak into a later backward).
         """
         return self._sweep(tensor, grad, retain_graph, True)
 
@@ -177,7 +178,14 @@ class Tape:
                         gi = _fit_gradient(fn, t, gi)
                     node = t._node
                     if node is not None:  # an intermediate: its entry is further up the tape
-                        node.grad_out = gi if node.grad_out is None else node.grad_out + gi
+                        if node.grad_out is not None:
+                            node.grad_out = node.grad_out + gi
+                        elif node.tape is self and not node.freed:
+                            node.grad_out = gi
+                        else:  # first arrival only: a freed or foreign entry would never be swept
+                            raise RuntimeError(_freed_message(node) if node.freed else
+                                               f"{t.short()} was recorded on another tape (inside a "
+                                               "different `with Tape():`); its history cannot be swept here")
                     else:                 # a leaf: increment .grad (out of place, so rollback is exact)
                         if id(t) not in touched:
                             touched[id(t)] = (t, t.grad)
@@ -192,6 +200,12 @@ class Tape:
                     entries[pos] = fn  # keep the small record (for print) until the next op
                 if steps:
                     yield Step(fn, g, incs)
+        except GeneratorExit:  # backward_steps stopped early: leaves keep their grads, pending adjoints go
+            for e in entries:
+                fn = e() if type(e) is _ref else e
+                if fn is not None:
+                    fn.grad_out = None
+            raise
         except BaseException:
             for t, old in touched.values():
                 t.grad = old
@@ -200,8 +214,9 @@ class Tape:
                 if fn is not None:
                     fn.grad_out = None
             raise
-        if not retain_graph:
-            self._swept = True
+        finally:
+            if not retain_graph:  # entries freed so far are kept strongly: drop them at the next op
+                self._swept = True
 
     # -- reading the tape -----------------------------------------------------------
     def __repr__(self):
@@ -340,7 +355,7 @@ def _check_compatible(cls, inputs):
     for i, t in enumerate(inputs[1:], 1):
         d = t.data
         if type(d) is not type(first):
-            raise RuntimeError(f"{cls.__name__}: input 0 is on {inputs[0].device} but input {i} is on "
+            raise TypeError(f"{cls.__name__}: input 0 is on {inputs[0].device} but input {i} is on "
                                f"{t.device}; move one with .to(device)")
         if d.dtype != first.dtype:
             raise TypeError(f"{cls.__name__}: input 0 is {first.dtype} {tuple(first.shape)} but input {i} is "

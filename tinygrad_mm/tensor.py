@@ -98,7 +98,7 @@ class Tensor:
             backend.module_for(device)
             data = backend.to_device(data, device)
         if dtype is not None:
-            data = data.astype(dtype)
+            data = data.astype(dtype, copy=False)  # unchanged -> self, so x.float() keeps x's history
         if data is self.data:
             return self
         return Tensor(data, requires_grad=self.requires_grad and data.dtype in _FLOATS)

@@ -1,0 +1,142 @@
+"""softmax, log_softmax and the fused cross-entropy: each one tape entry, stable for any finite logits.
+
+Infinite logits, the chosen behaviour: -inf marks a class as impossible (probability 0);
+a row whose target is such a class has loss +inf. A row with a +inf or NaN logit, or with
+every logit -inf, has no defined distribution: cross_entropy raises ValueError naming the
+row instead of returning NaN.
+"""
+import numpy as np
+
+from .. import backend
+from ..backend import xp_of
+from ..tape import Function
+
+
+def _stable_exp(x, axis):
+    """exp(x - max) and the max: the shift keeps exp() in [0, 1], so nothing overflows."""
+    xp = xp_of(x)
+    m = x.max(axis=axis, keepdims=True)
+    e = x - m
+    xp.exp(e, out=e)
+    return e, m
+
+
+class Softmax(Function):
+    def forward(self, x, axis=-1):
+        e, _ = _stable_exp(x, axis)
+        e /= e.sum(axis=axis, keepdims=True)
+        self.y, self.axis = e, axis
+        return e
+
+    def backward(self, g):          # dy_i/dx_j = y_i (δ_ij - y_j)  =>  y * (g - <g, y>)
+        y = self.y
+        return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, x, axis=-1):
+        xp = xp_of(x)
+        e, m = _stable_exp(x, axis)
+        s = e.sum(axis=axis, keepdims=True)
+        e /= s
+        self.p, self.axis = e, axis              # softmax, saved for backward
+        return x - (m + xp.log(s))               # x - logsumexp(x)
+
+    def backward(self, g):          # d(x_i - lse)/dx_j = δ_ij - p_j  =>  g - p * sum(g)
+        return g - self.p * g.sum(axis=self.axis, keepdims=True)
+
+
+def softmax(x, dim=-1):
+    return Softmax.apply(x, axis=dim)
+
+
+def log_softmax(x, dim=-1):
+    return LogSoftmax.apply(x, axis=dim)
+
+
+def _check_targets(logits, target, ignore_index):
+    """Targets must be integer, shape (N,), each in [0, C) or ignore_index: checked before computing."""
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
+    n, c = logits.shape
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy targets must be integer class indices, got dtype {target.dtype}")
+    if target.shape != (n,):
+        raise ValueError(f"cross_entropy targets must have shape ({n},) for logits {logits.shape}, "
+                         f"got {target.shape}")
+    valid = target != ignore_index
+    bad = valid & ((target < 0) | (target >= c))
+    if bool(bad.any()):
+        first = int(target[bad][0])
+        raise IndexError(f"Target {first} is out of bounds: logits have {c} classes (valid 0..{c - 1}"
+                         f"{'' if ignore_index is None else f', or ignore_index={ignore_index}'})")
+    return valid
+
+
+class CrossEntropy(Function):
+    """Mean (or sum, or per-row) of -log softmax(logits)[target], in one tape entry.
+
+    forward: log-sum-exp with the row maximum subtracted; backward: (softmax - onehot) * g,
+    divided by the number of counted rows for 'mean', from the probabilities saved in forward.
+    """
+
+    def forward(self, logits, target, reduction="mean", ignore_index=-100):
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        xp = xp_of(logits)
+        target = _as_index(target, logits)
+        valid = _check_targets(logits, target, ignore_index)
+        n = logits.shape[0]
+        rows = xp.arange(n)
+        safe_t = target if ignore_index is None else xp.where(valid, target, 0)
+        e, m = _stable_exp(logits, 1)                   # (N, C), (N, 1)
+        if not bool(xp.isfinite(m).all()):
+            raise ValueError(_bad_rows_message(m))
+        s = e.sum(axis=1, keepdims=True)                # (N, 1), >= 1 since the max maps to exp(0)
+        e /= s
+        # loss = lse - logit[t] = log(s) - (logit[t] - max): the shifted form stays exact when
+        # the target is the max (logits [[1e4, 0]], target 0 -> exactly 0, not 1e4 - 1e4 rounding)
+        loss = xp.log(s[:, 0]) - (logits[rows, safe_t] - m[:, 0])   # (N,)
+        count = n
+        if ignore_index is not None and not bool(valid.all()):
+            loss = loss * valid
+            count = int(valid.sum())
+        self.p, self.t, self.valid, self.rows = e, safe_t, valid, rows
+        self.reduction, self.count = reduction, count
+        if reduction == "none":
+            return loss
+        total = loss.sum()
+        return total / count if reduction == "mean" else total   # mean over 0 rows: NaN, as torch
+
+    def backward(self, g):          # dL/dlogits = (softmax - onehot(target)) * g / count
+        if self.reduction == "none":
+            scale = g[:, None]                          # (N, 1): each row its own upstream
+        else:
+            scale = g / self.count if self.reduction == "mean" else g
+        d = self.p * scale                              # fresh array: p itself stays intact
+        d[self.rows, self.t] -= scale[:, 0] if self.reduction == "none" else scale
+        if self.count != self.p.shape[0]:
+            d *= self.valid[:, None]                    # ignored rows get no gradient
+        return d
+
+
+def _as_index(target, logits):
+    arr = getattr(target, "data", target) if hasattr(target, "requires_grad") else target
+    if not hasattr(arr, "dtype"):
+        arr = np.asarray(arr)
+    if type(arr) is not type(logits):
+        arr = backend.to_device(backend.to_numpy(arr), backend.device_of(logits))
+    return arr
+
+
+def _bad_rows_message(m):
+    m = backend.to_numpy(m)[:, 0]
+    rows = np.flatnonzero(~np.isfinite(m))
+    kinds = {"+inf or NaN logit" if not (v == -np.inf) else "all logits -inf" for v in m[rows]}
+    return (f"cross_entropy: logits rows {rows[:5].tolist()}{'...' if rows.size > 5 else ''} have "
+            f"{' / '.join(sorted(kinds))}: no probability distribution is defined there")
+
+
+def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
+    """Cross-entropy of logits (N, C) against integer targets (N,), fused and stable (as torch)."""
+    return CrossEntropy.apply(logits, target=target, reduction=reduction, ignore_index=ignore_index)

@@ -1,0 +1,143 @@
+"""Module: parameters found by walking attributes, state dicts that never half-load, a readable repr."""
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+
+class Module:
+    """Base class of layers and models: subclasses set Tensor/Module attributes and define forward.
+
+    Parameters are the leaf tensors with requires_grad=True found in attributes (and in
+    child modules, and in lists/tuples of modules); buffers are the other tensors (e.g.
+    BatchNorm's running statistics). Both go into state_dict().
+    """
+    training = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    # -- walking the tree ----------------------------------------------------------------
+    def named_children(self):
+        """(name, module) for direct children, lists of modules flattened as name.0, name.1, ..."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, v in enumerate(value):
+                    if isinstance(v, Module):
+                        yield f"{name}.{i}", v
+
+    def _named_tensors(self, prefix=""):
+        for name, value in vars(self).items():
+            if isinstance(value, Tensor):
+                yield prefix + name, value
+        for name, child in self.named_children():
+            yield from child._named_tensors(prefix + name + ".")
+
+    def named_parameters(self, prefix=""):
+        """(dotted name, tensor) for every parameter, in definition order."""
+        for name, t in self._named_tensors(prefix):
+            if t.requires_grad:
+                yield name, t
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        for name, t in self._named_tensors(prefix):
+            if not t.requires_grad:
+                yield name, t
+
+    def modules(self):
+        """This module and all descendants (depth first)."""
+        out, stack = [], [self]
+        while stack:
+            m = stack.pop()
+            out.append(m)
+            stack.extend(reversed([c for _, c in m.named_children()]))
+        return out
+
+    def num_parameters(self):
+        return sum(p.numel() for p in self.parameters())
+
+    # -- state -----------------------------------------------------------------------------
+    def zero_grad(self):
+        """Reset every parameter's .grad to None (the next backward assigns it afresh)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode=True):
+        """Training mode (BatchNorm uses batch statistics); returns self."""
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode (BatchNorm uses running statistics); returns self."""
+        return self.train(False)
+
+    def to(self, device=None, dtype=None):
+        """Move/convert parameters and buffers in place (the same Tensor objects, so optimizers keep working)."""
+        if device is not None:
+            backend.module_for(device)
+        for _, t in self._named_tensors():
+            data = t.data if device is None else backend.to_device(t.data, device)
+            if dtype is not None and data.dtype.kind == "f":
+                data = data.astype(dtype)
+            t.data = data
+            t.grad = None
+        return self
+
+    def double(self):
+        return self.to(dtype=np.float64)
+
+    def float(self):
+        return self.to(dtype=np.float32)
+
+    def state_dict(self):
+        """Name -> array copy of every parameter and buffer."""
+        return OrderedDict((name, t.data.copy()) for name, t in self._named_tensors())
+
+    def load_state_dict(self, state):
+        """Copy arrays into parameters/buffers; any missing, unexpected or mis-shaped entry is an
+        error listing every difference, raised before anything is assigned."""
+        own = OrderedDict(self._named_tensors())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        mismatched = [f"{k}: checkpoint {tuple(np.shape(state[k]))} vs model {own[k].shape}"
+                      for k in own if k in state and tuple(np.shape(state[k])) != own[k].shape]
+        if missing or unexpected or mismatched:
+            parts = []
+            if missing:
+                parts.append("missing: " + ", ".join(missing))
+            if unexpected:
+                parts.append("unexpected: " + ", ".join(unexpected))
+            if mismatched:
+                parts.append("shape mismatch: " + "; ".join(mismatched))
+            raise ValueError(f"state dict does not fit {type(self).__name__}: " + " | ".join(parts))
+        for k, t in own.items():
+            value = backend.to_device(backend.to_numpy(state[k]), t.device)
+            t.data = value.astype(t.dtype, copy=True)
+            t.grad = None
+
+    # -- display -----------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        children = list(self.named_children())
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not children:
+            return head + ")"
+        lines = [head]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(f"){'  # ' + format(self.num_parameters(), ',') + ' parameters' if self.parameters() else ''}")
+        return "\n".join(lines)

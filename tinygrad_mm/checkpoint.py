@@ -27,6 +27,8 @@ class CheckpointError(ValueError):
 def _flatten(tree, prefix, arrays):
     """Move arrays into `arrays` keyed by path; return the JSON-able rest with placeholders."""
     if isinstance(tree, dict):
+        if set(tree) == {"__array__"}:  # load would take it for an array placeholder
+            raise ValueError(f"checkpoint entry {prefix[:-1]!r}: a dict whose only key is '__array__' is reserved")
         out = {}
         for k, v in tree.items():
             k = str(k)
@@ -40,8 +42,8 @@ def _flatten(tree, prefix, arrays):
             raise TypeError(f"checkpoint entry {prefix[:-1]!r} is an object array; only numeric arrays are saved")
         arrays[prefix[:-1]] = arr
         return {"__array__": prefix[:-1]}
-    if isinstance(tree, tuple):
-        tree = list(tree)
+    if isinstance(tree, (list, tuple)):  # items by position, so a list of arrays works too (load rebuilds lists)
+        return [_flatten(v, f"{prefix}{i}/", arrays) for i, v in enumerate(tree)]
     if isinstance(tree, np.generic):
         tree = tree.item()
     try:
@@ -81,6 +83,7 @@ def save(path, state):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give the file np.savez's usual mode
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **members)
             f.flush()
@@ -95,6 +98,12 @@ def save(path, state):
     return path
 
 
+def _umask():
+    mask = os.umask(0)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def load(path):
     """Read a checkpoint written by save(); returns the nested dict (arrays as numpy arrays)."""
     path = os.fspath(path)
@@ -102,10 +111,16 @@ def load(path):
         raise FileNotFoundError(f"no checkpoint at {path!r}")
     if os.path.getsize(path) == 0:
         raise CheckpointError(f"{path}: the file is empty (an interrupted copy?)")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    # checked before np.load: it would read a .npy (no context manager: TypeError) and call any
+    # other file "pickled data", which allow_pickle=False then refuses with a misleading message
+    if magic == b"\x93NUMPY":
+        raise CheckpointError(f"{path}: a bare .npy array, not a checkpoint archive")
+    if not magic.startswith(b"PK"):
+        raise CheckpointError(f"{path}: not an .npz (zip) file")
     try:
         with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise CheckpointError(f"{path}: a bare .npy array, not a checkpoint archive")
             members = {k: z[k] for k in z.files}  # reading every member verifies its CRC
     except CheckpointError:
         raise
@@ -130,3 +145,5 @@ def load(path):
         return _unflatten(meta["state"], members)
     except KeyError as e:
         raise CheckpointError(f"{path}: array {e} listed in the metadata is missing") from None
+    except TypeError as e:  # a hand-edited __meta__, e.g. a non-string array reference
+        raise CheckpointError(f"{path}: its metadata is corrupt ({e})") from None

@@ -20,6 +20,8 @@ class Comparison:
         return (f"{self.name:<14} exact: {str(self.exact):<5} | allclose: {str(self.close):<5} | "
                 f"max diff: {self.maxdiff:.3g}")
 
+    __repr__ = __str__  # compare_with_torch returns a list of these: show the rows, not addresses
+
 
 def cmp(name, ours, reference, rtol=1e-5, atol=1e-8):
     """Compare an array with a reference entry by entry (makemore part 4's `cmp`); returns a Comparison."""
@@ -63,8 +65,9 @@ def compare_with_torch(fn, torch_fn, inputs, *, grad_output=None, rtol=None, ato
     out, tout = fn(*ours), torch_fn(*theirs)
     dtype = out.dtype
     r, a = torch_tolerances(dtype) if rtol is None or atol is None else (rtol, atol)
-    rows = [_row("output", out.numpy(), tout.detach().numpy(), r, a)]
-    if out.requires_grad:
+    tnp = tout.detach().numpy()
+    rows = [_row("output", out.numpy(), tnp, r, a)]
+    if out.requires_grad and out.shape == tnp.shape and out.dtype == tnp.dtype:  # else: no common upstream grad
         v = (np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
              if grad_output is None else np.asarray(grad_output, dtype=dtype))
         out.backward(v if out.data.ndim else v.reshape(()))

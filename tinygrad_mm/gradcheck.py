@@ -239,7 +239,8 @@ def _full_jacobian(fn, ts, i, eps, atol, rtol, max_rows):
         ana[k] = _analytic(fn, ts, onehot.reshape(shape))[i].reshape(-1)
     check = _compare(i, ana, num, atol, rtol, max_rows, hint=False)
     check.shape = t.shape
-    check.rows = [((f"out {r[0][0]}", f"in {tuple(int(j) for j in np.unravel_index(r[0][1], t.shape))}"), *r[1:]) for r in check.rows]
+    check.rows = [((f"out {r[0][0]}", f"in {tuple(int(j) for j in np.unravel_index(r[0][1], t.shape))}"), *r[1:])
+                  for r in check.rows]
     if not check.ok:
         v = np.random.default_rng(0).standard_normal(n_out)
         check.hint = _hint((v @ ana).reshape(t.shape), (v @ num).reshape(t.shape))

@@ -108,8 +108,9 @@ class Tanh(Function):
 
     def backward(self, g):          # d(tanh x)/dx = 1 - tanh(x)^2
         y = self.out
-        d = y * y
-        xp_of(d).subtract(1, d, out=d)  # in place on our own temporary: one allocation, not two
+        xp = xp_of(y)
+        d = xp.multiply(y, y, out=xp.empty_like(y))  # out=: a 0-d y * y would be an immutable numpy scalar
+        xp.subtract(1, d, out=d)    # in place on our own temporary: one allocation, not two
         d *= g
         return d
 

@@ -38,7 +38,8 @@ class Mean(Function):
     def forward(self, x, axis=None, keepdims=False):
         axis = _scalar_axis(x, axis)
         self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
-        self.n = x.size if axis is None else int(np.prod([x.shape[a] for a in axis]))
+        n = x.size if axis is None else int(np.prod([x.shape[a] for a in axis]))
+        self.n = max(n, 1)  # n == 0 means an empty input, hence an empty gradient: skip a 0/0 warning
         return x.mean(axis=axis, keepdims=keepdims)
 
     def backward(self, g):          # each element contributes with slope 1/n
@@ -67,6 +68,27 @@ class Max(Function):
         return mask * g
 
 
+class TakeAlong(Function):
+    """x's entries at `idx` along one axis (what torch's max(dim) returns as values)."""
+
+    def forward(self, x, idx, axis, keepdims=True):
+        if x.ndim == 0:
+            self.shape = ()
+            return x.copy()
+        xp = xp_of(x)
+        self.shape, self.idx, self.axis = x.shape, idx, axis
+        out = xp.take_along_axis(x, idx, axis=axis)
+        return out if keepdims else out.squeeze(axis)
+
+    def backward(self, g):          # slope 1 at the chosen entry, 0 elsewhere
+        if self.shape == ():
+            return g
+        xp = xp_of(g)
+        gx = xp.zeros(self.shape, dtype=g.dtype)
+        xp.put_along_axis(gx, self.idx, g.reshape(self.idx.shape), axis=self.axis)
+        return gx
+
+
 # -- shape -------------------------------------------------------------------------------------
 class Reshape(Function):
     def forward(self, x, shape):
@@ -83,7 +105,7 @@ class Reshape(Function):
 
 class Permute(Function):
     def forward(self, x, axes):
-        bad = [a for a in axes if not -x.ndim <= a < max(x.ndim, 1)]
+        bad = [a for a in axes if not -x.ndim <= a < max(x.ndim, 1)] if len(axes) == x.ndim else []
         if bad:  # checked first: the modulo below would fold an out-of-range axis onto a valid one
             raise IndexError(f"permute: axis {bad[0]} is out of range for the {x.ndim} dims of shape {x.shape}")
         if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):

@@ -40,24 +40,30 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self):
-        """Hyper-parameters, step count and per-parameter state arrays (copies)."""
+        """Hyper-parameters, step count and per-parameter state (array copies, and numbers)."""
         return {"hyper": {k: getattr(self, k) for k in self._hyper}, "steps": self.steps,
-                "state": {str(i): {k: v.copy() for k, v in s.items()} for i, s in enumerate(self.state)}}
+                "state": {str(i): {k: (v.copy() if hasattr(v, "shape") else v) for k, v in s.items()}
+                          for i, s in enumerate(self.state)}}
 
     def load_state_dict(self, sd):
-        """Restore from state_dict(); checks the parameter count and each buffer's shape first."""
-        state = sd["state"]
-        if len(state) != len(self.params):
+        """Restore from state_dict(); checks the optimizer kind, parameter count and each buffer's
+        shape first, so a mismatched state changes nothing."""
+        state, hyper = sd["state"], sd["hyper"]
+        if set(hyper) != set(self._hyper):  # e.g. SGD's state offered to Adam
+            raise ValueError(f"optimizer state has hyper-parameters {sorted(hyper)}, "
+                             f"{type(self).__name__} has {sorted(self._hyper)}")
+        if sorted(state) != sorted(str(i) for i in range(len(self.params))):
             raise ValueError(f"optimizer state has {len(state)} parameters, this optimizer {len(self.params)}")
         for i, p in enumerate(self.params):
             for k, v in state[str(i)].items():
-                if tuple(v.shape) != p.shape:
+                if hasattr(v, "shape") and tuple(v.shape) != p.shape:
                     raise ValueError(f"optimizer state {i}.{k} has shape {tuple(v.shape)}, "
                                      f"parameter {i} has {p.shape}")
-        for k, v in sd["hyper"].items():
-            setattr(self, k, v)
+        for k, v in hyper.items():
+            setattr(self, k, tuple(v) if isinstance(v, list) else v)  # a checkpoint turns betas into a list
         self.steps = int(sd["steps"])
-        self.state = [{k: backend.to_device(backend.to_numpy(v), p.device).astype(p.dtype)
+        self.state = [{k: (backend.to_device(backend.to_numpy(v), p.device).astype(p.dtype)
+                           if hasattr(v, "shape") else int(v))
                        for k, v in state[str(i)].items()} for i, p in enumerate(self.params)]
 
 
@@ -92,11 +98,9 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
 
-    def step(self):
-        self.t = self.steps + 1
-        super().step()
-
     def update(self, w, g, state):
+        # per parameter, as torch: one that had no gradient on some steps keeps its own bias correction
+        t = state["step"] = state.get("step", 0) + 1
         b1, b2 = self.betas
         if self.weight_decay:
             if self.decoupled:
@@ -110,8 +114,8 @@ class Adam(Optimizer):
         m += (1 - b1) * (g - m)                        # m = b1 m + (1 - b1) g
         v *= b2
         v += (1 - b2) * g * g
-        step_size = self.lr / (1 - b1 ** self.t)
-        denom = backend.xp_of(v).sqrt(v) / math.sqrt(1 - b2 ** self.t)
+        step_size = self.lr / (1 - b1 ** t)
+        denom = backend.xp_of(v).sqrt(v) / math.sqrt(1 - b2 ** t)
         denom += self.eps
         w -= step_size * (m / denom)
 

@@ -151,6 +151,9 @@ class Tape:
             raise RuntimeError(_freed_message(root))
         entries = self._entries
         touched = {}  # id(leaf) -> (leaf, grad before this sweep), to roll back on error
+        # entries holding an adjoint, kept alive until swept: the tape refers to them weakly, and
+        # freeing a swept entry's inputs may drop the last other reference to one of them
+        pending = [root]
         root.grad_out = seed
         try:
             for pos in range(len(entries) - 1, -1, -1):
@@ -174,7 +177,7 @@ class Tape:
                 for t, gi in zip(inputs, grads):
                     if gi is None or not t.requires_grad:
                         continue
-                    if gi.shape != t.data.shape or gi.dtype != t.data.dtype:
+                    if type(gi) is not type(t.data) or gi.shape != t.data.shape or gi.dtype != t.data.dtype:
                         gi = _fit_gradient(fn, t, gi)
                     node = t._node
                     if node is not None:  # an intermediate: its entry is further up the tape
@@ -182,6 +185,7 @@ class Tape:
                             node.grad_out = node.grad_out + gi
                         elif node.tape is self and not node.freed:
                             node.grad_out = gi
+                            pending.append(node)
                         else:  # first arrival only: a freed or foreign entry would never be swept
                             raise RuntimeError(_freed_message(node) if node.freed else
                                                f"{t.short()} was recorded on another tape (inside a "
@@ -190,9 +194,14 @@ class Tape:
                         if id(t) not in touched:
                             touched[id(t)] = (t, t.grad)
                         if t.grad is None:
-                            t.grad = gi.copy() if _maybe_shared(gi, g, grads) else gi
+                            # copy when gi may alias another array: the upstream grad, a view, or
+                            # the same array handed to two inputs -- no .grad may share memory
+                            shared = gi is g or gi.base is not None or len(grads) > 1 and _twice(gi, grads)
+                            t.grad = gi.copy() if shared else gi
                         else:
                             t.grad = t.grad + gi
+                            if not t.grad.ndim:  # 0-d arithmetic returns a numpy scalar
+                                t.grad = backend.xp_of(gi).asarray(t.grad)
                     if steps:
                         incs.append((t, gi))
                 if not retain_graph:
@@ -245,17 +254,25 @@ def _seed_grad(tensor, grad):
     return grad
 
 
-def _maybe_shared(gi, g, grads):
-    """True when gi may alias another array (the upstream grad, a view, another input's grad)."""
-    if gi is g or gi.base is not None:
-        return True
-    return sum(1 for other in grads if other is gi) > 1
+def _twice(gi, grads):
+    """True when the same array object appears more than once among an entry's gradients."""
+    n = 0
+    for other in grads:
+        n += other is gi
+    return n > 1
 
 
 def _fit_gradient(fn, t, gi):
     """Reduce a broadcast-shaped gradient to its input's shape -- the one place this happens."""
     which = next(i for i, x in enumerate(fn.inputs) if x is t)
     where = f"{type(fn).__name__}.backward returned a gradient of"
+    if isinstance(gi, np.generic):  # numpy ops on 0-d arrays return scalars
+        gi = np.asarray(gi)
+        if gi.shape == t.data.shape and gi.dtype == t.data.dtype:
+            return gi
+    if type(gi) is not type(t.data):
+        raise TypeError(f"{where} type {type(gi).__name__} for input {which}, which holds a "
+                        f"{type(t.data).__name__}")
     if gi.dtype != t.data.dtype:
         raise TypeError(f"{where} dtype {gi.dtype} for input {which} of dtype {t.data.dtype}")
     if fn.broadcasts:
@@ -300,8 +317,8 @@ class Function:
     tape = None
     index = -1
 
-    _META = frozenset(("inputs", "needs_input_grad", "out_shape", "out_dtype", "out_device", "tape", "index",
-                       "grad_out", "last_grad", "freed", "in_shapes", "saved_nbytes"))
+    _META = frozenset(("inputs", "needs_input_grad", "out_shape", "out_dtype", "array_type", "tape", "index",
+                       "grad_out", "last_grad", "freed", "in_shapes"))
 
     def forward(self, *arrays, **params):
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, *arrays)")
@@ -319,9 +336,15 @@ class Function:
             bad = next(x for x in inputs if not hasattr(x, "requires_grad"))
             raise TypeError(f"{cls.__name__}.apply takes Tensors as positional inputs, got "
                             f"{type(bad).__name__}; pass constants as keyword parameters") from None
-        if len(inputs) > 1:
-            _check_compatible(cls, inputs)
-        out = _wrap(fn.forward(*[t.data for t in inputs], **params))
+        if len(inputs) == 1:
+            out = _wrap(fn.forward(inputs[0].data, **params))
+        else:
+            datas = [t.data for t in inputs]
+            a = datas[0]
+            for d in datas:  # one device and one dtype per op: no silent transfers or upcasts
+                if type(d) is not type(a) or d.dtype is not a.dtype and d.dtype != a.dtype:
+                    _check_compatible(cls, inputs)
+            out = _wrap(fn.forward(*datas, **params))
         if True in needs and _state.grad_enabled:
             fn.inputs = inputs
             fn.out_shape = out.data.shape
@@ -335,15 +358,13 @@ class Function:
         """Drop what forward saved and the references to the inputs; keep a printable record."""
         if self.freed:
             return
-        from .tape_print import saved_nbytes
-        self.saved_nbytes = saved_nbytes(self)
-        self.in_shapes = tuple(t.data.shape for t in self.inputs)
-        self.out_device = self.inputs[0].device
-        meta = self._META
-        for k in [k for k in vars(self) if k not in meta]:
-            delattr(self, k)
-        del self.inputs
-        self.freed = True
+        d = self.__dict__
+        inputs = d["inputs"]
+        # swapping the whole __dict__ drops every saved array at once (cheap on the hot path)
+        self.__dict__ = {"in_shapes": tuple([t.data.shape for t in inputs]), "out_shape": d["out_shape"],
+                         "out_dtype": d["out_dtype"], "array_type": type(inputs[0].data),
+                         "tape": d.get("tape"), "index": d.get("index", -1),
+                         "last_grad": d.get("last_grad"), "freed": True}
 
 
 _wrap = None  # tensor._wrap, bound by tensor.py once Tensor exists (tensor.py imports this module)

@@ -45,7 +45,8 @@ def _grad_norm(fn):
 def entry_row(fn):
     """The table row of one entry: index, op, shapes, dtype, device, saved bytes, grad norm."""
     if fn.freed:
-        ins, dev, saved = fn.in_shapes, fn.out_device, "freed"
+        ins, saved = fn.in_shapes, "freed"
+        dev = "cpu" if fn.array_type is np.ndarray else "cuda"
     else:
         ins = tuple(t.data.shape for t in fn.inputs)
         dev = backend.device_of(fn.inputs[0].data)

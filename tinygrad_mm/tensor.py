@@ -92,7 +92,7 @@ class Tensor:
         return self
 
     def to(self, device=None, dtype=None):
-        """A copy on `device` and/or with `dtype` (a leaf; no history)."""
+        """A copy on `device` and/or with `dtype` (a leaf; no history); self when neither changes."""
         data = self.data
         if device is not None:
             backend.module_for(device)
@@ -202,12 +202,17 @@ class Tensor:
         return ops_shape.Max.apply(self, **_axes(self, dim, axis, keepdim, keepdims))
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        """As torch: with no dim the maximum tensor; with an int dim a (values, indices) pair."""
+        """As torch: with no dim the maximum (ties share the gradient); with an int dim a
+        (values, indices) pair whose gradient goes to the returned index only."""
+        d = dim if dim is not None else axis
+        if d is None or isinstance(d, tuple):
+            return self.amax(dim, keepdim, axis=axis, keepdims=keepdims)
         kw = _axes(self, dim, axis, keepdim, keepdims)
-        values = ops_shape.Max.apply(self, **kw)
-        if kw["axis"] is None or isinstance(dim if dim is not None else axis, tuple):
-            return values
-        return ops_shape.MaxResult(values, self.argmax(kw["axis"][0], keepdim=kw["keepdims"]))
+        indices = self.argmax(kw["axis"][0], keepdim=True) if self.ndim else _wrap(self.data.argmax().reshape(()))
+        values = ops_shape.TakeAlong.apply(self, idx=indices.data, axis=kw["axis"][0], keepdims=kw["keepdims"])
+        if not kw["keepdims"] and self.ndim:
+            indices = _wrap(indices.data.squeeze(kw["axis"][0]))
+        return ops_shape.MaxResult(values, indices)
 
     def argmax(self, dim=None, keepdim=False):
         """Indices of the maxima (an int64 tensor; not differentiable)."""
@@ -257,7 +262,7 @@ def _axes(t, dim, axis, keepdim, keepdims):
     nd = t.ndim
     norm = []
     for a in ax:
-        if not -nd <= a < max(nd, 1):
+        if not -max(nd, 1) <= a < max(nd, 1):  # a 0-d tensor accepts dim 0 and -1, as torch
             raise IndexError(f"axis {a} is out of range for a tensor of shape {t.shape}")
         norm.append(a % max(nd, 1))
     if len(set(norm)) != len(norm):

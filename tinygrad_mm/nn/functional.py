@@ -12,10 +12,11 @@ from ..backend import xp_of
 from ..tape import Function
 
 
-def _stable_exp(x, axis):
+def _stable_exp(x, axis, m=None):
     """exp(x - max) and the max: the shift keeps exp() in [0, 1], so nothing overflows."""
     xp = xp_of(x)
-    m = x.max(axis=axis, keepdims=True)
+    if m is None:
+        m = x.max(axis=axis, keepdims=True)
     e = x - m
     xp.exp(e, out=e)
     return e, m
@@ -89,9 +90,10 @@ class CrossEntropy(Function):
         n = logits.shape[0]
         rows = xp.arange(n)
         safe_t = target if ignore_index is None else xp.where(valid, target, 0)
-        e, m = _stable_exp(logits, 1)                   # (N, C), (N, 1)
-        if not bool(xp.isfinite(m).all()):
+        m = logits.max(axis=1, keepdims=True)           # (N, 1)
+        if not bool(xp.isfinite(m).all()):              # checked before exp: inf - inf would warn
             raise ValueError(_bad_rows_message(m))
+        e, m = _stable_exp(logits, 1, m)                # (N, C), (N, 1)
         s = e.sum(axis=1, keepdims=True)                # (N, 1), >= 1 since the max maps to exp(0)
         e /= s
         # loss = lse - logit[t] = log(s) - (logit[t] - max): the shifted form stays exact when
@@ -99,16 +101,24 @@ class CrossEntropy(Function):
         loss = xp.log(s[:, 0]) - (logits[rows, safe_t] - m[:, 0])   # (N,)
         count = n
         if ignore_index is not None and not bool(valid.all()):
-            loss = loss * valid
+            # where, not loss * valid: an ignored row's stand-in target 0 may sit on a -inf logit,
+            # and inf * 0 would be NaN
+            loss = xp.where(valid, loss, 0).astype(logits.dtype, copy=False)
             count = int(valid.sum())
         self.p, self.t, self.valid, self.rows = e, safe_t, valid, rows
         self.reduction, self.count = reduction, count
         if reduction == "none":
             return loss
         total = loss.sum()
-        return total / count if reduction == "mean" else total   # mean over 0 rows: NaN, as torch
+        if reduction == "sum":
+            return total
+        if count == 0:                                  # mean over 0 rows: NaN, as torch (without 0/0 warnings)
+            return xp.full((), xp.nan, dtype=logits.dtype)
+        return total / count
 
     def backward(self, g):          # dL/dlogits = (softmax - onehot(target)) * g / count
+        if self.count == 0:             # every row ignored: no row depends on the logits (torch: zeros)
+            return xp_of(self.p).zeros_like(self.p)
         if self.reduction == "none":
             scale = g[:, None]                          # (N, 1): each row its own upstream
         else:

@@ -41,9 +41,11 @@ class Module:
             yield from child._named_tensors(prefix + name + ".")
 
     def named_parameters(self, prefix=""):
-        """(dotted name, tensor) for every parameter, in definition order."""
+        """(dotted name, tensor) for every parameter, in definition order; a shared one once."""
+        seen = set()  # tied weights: listed twice, an optimizer would apply each step twice (torch dedups too)
         for name, t in self._named_tensors(prefix):
-            if t.requires_grad:
+            if t.requires_grad and id(t) not in seen:
+                seen.add(id(t))
                 yield name, t
 
     def parameters(self):
@@ -121,9 +123,11 @@ class Module:
             if mismatched:
                 parts.append("shape mismatch: " + "; ".join(mismatched))
             raise ValueError(f"state dict does not fit {type(self).__name__}: " + " | ".join(parts))
+        # convert everything first: a failing conversion must not leave the model half-loaded
+        values = {k: backend.to_device(backend.to_numpy(state[k]), t.device).astype(t.dtype, copy=True)
+                  for k, t in own.items()}
         for k, t in own.items():
-            value = backend.to_device(backend.to_numpy(state[k]), t.device)
-            t.data = value.astype(t.dtype, copy=True)
+            t.data = values[k]
             t.grad = None
 
     # -- display -----------------------------------------------------------------------------

@@ -1,0 +1,11 @@
+"""Train and sample the makemore-style name model: `python examples/train_names.py train` (see models/cli.py)."""
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from models.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

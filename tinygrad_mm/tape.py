@@ -150,10 +150,11 @@ class Tape:
         if root.freed:
             raise RuntimeError(_freed_message(root))
         entries = self._entries
-        touched = {}  # id(leaf) -> (leaf, grad before this sweep), to roll back on error
+        undo = []  # (leaf, its .grad before) for each increment, to roll back on error
         # entries holding an adjoint, kept alive until swept: the tape refers to them weakly, and
         # freeing a swept entry's inputs may drop the last other reference to one of them
         pending = [root]
+        waiting = 1  # entries holding an adjoint not yet swept: at 0 the rest of the tape is skipped
         root.grad_out = seed
         try:
             for pos in range(len(entries) - 1, -1, -1):
@@ -164,8 +165,7 @@ class Tape:
                 g = fn.grad_out
                 fn.grad_out = None
                 fn.last_grad = g
-                if fn.freed:
-                    raise RuntimeError(_freed_message(fn))
+                waiting -= 1
                 grads = fn.backward(g)
                 inputs = fn.inputs
                 if type(grads) is not tuple:
@@ -177,7 +177,8 @@ class Tape:
                 for t, gi in zip(inputs, grads):
                     if gi is None or not t.requires_grad:
                         continue
-                    if type(gi) is not type(t.data) or gi.shape != t.data.shape or gi.dtype != t.data.dtype:
+                    d = t.data
+                    if gi.shape != d.shape or type(gi) is not type(d) or gi.dtype != d.dtype:
                         gi = _fit_gradient(fn, t, gi)
                     node = t._node
                     if node is not None:  # an intermediate: its entry is further up the tape
@@ -186,20 +187,21 @@ class Tape:
                         elif node.tape is self and not node.freed:
                             node.grad_out = gi
                             pending.append(node)
+                            waiting += 1
                         else:  # first arrival only: a freed or foreign entry would never be swept
                             raise RuntimeError(_freed_message(node) if node.freed else
                                                f"{t.short()} was recorded on another tape (inside a "
                                                "different `with Tape():`); its history cannot be swept here")
                     else:                 # a leaf: increment .grad (out of place, so rollback is exact)
-                        if id(t) not in touched:
-                            touched[id(t)] = (t, t.grad)
-                        if t.grad is None:
+                        old = t.grad
+                        undo.append((t, old))
+                        if old is None:
                             # copy when gi may alias another array: the upstream grad, a view, or
                             # the same array handed to two inputs -- no .grad may share memory
                             shared = gi is g or gi.base is not None or len(grads) > 1 and _twice(gi, grads)
                             t.grad = gi.copy() if shared else gi
                         else:
-                            t.grad = t.grad + gi
+                            t.grad = old + gi
                             if not t.grad.ndim:  # 0-d arithmetic returns a numpy scalar
                                 t.grad = backend.xp_of(gi).asarray(t.grad)
                     if steps:
@@ -209,19 +211,17 @@ class Tape:
                     entries[pos] = fn  # keep the small record (for print) until the next op
                 if steps:
                     yield Step(fn, g, incs)
+                if not waiting:
+                    break  # nothing further up the tape can receive a gradient from `tensor`
         except GeneratorExit:  # backward_steps stopped early: leaves keep their grads, pending adjoints go
-            for e in entries:
-                fn = e() if type(e) is _ref else e
-                if fn is not None:
-                    fn.grad_out = None
+            for fn in pending:
+                fn.grad_out = None
             raise
         except BaseException:
-            for t, old in touched.values():
+            for t, old in reversed(undo):
                 t.grad = old
-            for e in entries:
-                fn = e() if type(e) is _ref else e
-                if fn is not None:
-                    fn.grad_out = None
+            for fn in pending:
+                fn.grad_out = None
             raise
         finally:
             if not retain_graph:  # entries freed so far are kept strongly: drop them at the next op
@@ -356,15 +356,14 @@ class Function:
 
     def free(self):
         """Drop what forward saved and the references to the inputs; keep a printable record."""
-        if self.freed:
-            return
         d = self.__dict__
-        inputs = d["inputs"]
+        if "inputs" not in d:
+            return
         # swapping the whole __dict__ drops every saved array at once (cheap on the hot path)
-        self.__dict__ = {"in_shapes": tuple([t.data.shape for t in inputs]), "out_shape": d["out_shape"],
-                         "out_dtype": d["out_dtype"], "array_type": type(inputs[0].data),
-                         "tape": d.get("tape"), "index": d.get("index", -1),
-                         "last_grad": d.get("last_grad"), "freed": True}
+        self.__dict__ = {"in_shapes": tuple([t.data.shape for t in d["inputs"]]), "freed": True,
+                         "out_shape": d["out_shape"], "out_dtype": d["out_dtype"],
+                         "array_type": type(d["inputs"][0].data), "tape": d["tape"], "index": d["index"],
+                         "last_grad": d.get("last_grad")}
 
 
 _wrap = None  # tensor._wrap, bound by tensor.py once Tensor exists (tensor.py imports this module)

@@ -5,6 +5,8 @@ a row whose target is such a class has loss +inf. A row with a +inf or NaN logit
 every logit -inf, has no defined distribution: cross_entropy raises ValueError naming the
 row instead of returning NaN.
 """
+import math
+
 import numpy as np
 
 from .. import backend
@@ -56,7 +58,10 @@ def log_softmax(x, dim=-1):
 
 
 def _check_targets(logits, target, ignore_index):
-    """Targets must be integer, shape (N,), each in [0, C) or ignore_index: checked before computing."""
+    """Targets must be integer, shape (N,), each in [0, C) or ignore_index: checked before computing.
+
+    Returns the mask of counted rows, or None when every row counts (the common case).
+    """
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     n, c = logits.shape
@@ -65,13 +70,17 @@ def _check_targets(logits, target, ignore_index):
     if target.shape != (n,):
         raise ValueError(f"cross_entropy targets must have shape ({n},) for logits {logits.shape}, "
                          f"got {target.shape}")
+    # fast path, one reduction: viewed as unsigned, negatives become huge, so max < C means all in range
+    if n and target.dtype in backend.UNSIGNED and (ignore_index is None or not 0 <= ignore_index < c):
+        if int(target.view(backend.UNSIGNED[target.dtype]).max()) < c:
+            return None
     valid = target != ignore_index
     bad = valid & ((target < 0) | (target >= c))
     if bool(bad.any()):
         first = int(target[bad][0])
         raise IndexError(f"Target {first} is out of bounds: logits have {c} classes (valid 0..{c - 1}"
                          f"{'' if ignore_index is None else f', or ignore_index={ignore_index}'})")
-    return valid
+    return None if bool(valid.all()) else valid
 
 
 class CrossEntropy(Function):
@@ -89,9 +98,11 @@ class CrossEntropy(Function):
         valid = _check_targets(logits, target, ignore_index)
         n = logits.shape[0]
         rows = xp.arange(n)
-        safe_t = target if ignore_index is None else xp.where(valid, target, 0)
+        safe_t = target if valid is None else xp.where(valid, target, 0)
         m = logits.max(axis=1, keepdims=True)           # (N, 1)
-        if not bool(xp.isfinite(m).all()):              # checked before exp: inf - inf would warn
+        # checked before exp (inf - inf would warn); one sum is finite iff every max is -- or
+        # overflowed, and then the exact test decides
+        if not math.isfinite(m.sum()) and not bool(xp.isfinite(m).all()):
             raise ValueError(_bad_rows_message(m))
         e, m = _stable_exp(logits, 1, m)                # (N, C), (N, 1)
         s = e.sum(axis=1, keepdims=True)                # (N, 1), >= 1 since the max maps to exp(0)
@@ -100,7 +111,7 @@ class CrossEntropy(Function):
         # the target is the max (logits [[1e4, 0]], target 0 -> exactly 0, not 1e4 - 1e4 rounding)
         loss = xp.log(s[:, 0]) - (logits[rows, safe_t] - m[:, 0])   # (N,)
         count = n
-        if ignore_index is not None and not bool(valid.all()):
+        if valid is not None:
             # where, not loss * valid: an ignored row's stand-in target 0 may sit on a -inf logit,
             # and inf * 0 would be NaN
             loss = xp.where(valid, loss, 0).astype(logits.dtype, copy=False)

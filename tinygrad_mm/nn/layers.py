@@ -29,7 +29,9 @@ class Embedding(Module):
                                      device=device, requires_grad=True)
 
     def forward(self, idx):
-        arr = ops_shape._index_array(self.weight, idx, "embedding indices")
+        arr = idx.data if type(idx) is Tensor else idx
+        if type(arr) is not type(self.weight.data) or arr.dtype.kind not in "iu":  # lists, other devices
+            arr = ops_shape._index_array(self.weight, idx, "embedding indices")
         return ops_shape.Embedding.apply(self.weight, idx=arr)  # range-checked inside
 
     def extra_repr(self):

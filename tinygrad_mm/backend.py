@@ -112,6 +112,28 @@ def scatter_add_rows(idx, rows, n):
     return out
 
 
+def tanh_grad(y, g):
+    """g * (1 - y*y), the tanh backward: one fused kernel launch on cupy instead of three."""
+    if type(y) is not np.ndarray and device_of(y) == "cuda":
+        return _kernels()["tanh_grad"](y, g)
+    y = np.asarray(y)  # numpy returns a scalar for tanh of a 0-d array
+    d = np.multiply(y, y, out=np.empty_like(y))  # out=: a 0-d y * y would be an immutable scalar
+    np.subtract(1, d, out=d)       # in place on our own temporary: one allocation, not three
+    d *= g
+    return d
+
+
+_KERNELS = {}
+
+
+def _kernels():
+    """cupy ElementwiseKernels, compiled on first use (cupy caches the binaries on disk)."""
+    if not _KERNELS:
+        _KERNELS["tanh_grad"] = _cp.ElementwiseKernel(
+            "T y, T g", "T d", "d = g * (1 - y * y)", "tinygrad_mm_tanh_grad")
+    return _KERNELS
+
+
 def scatter_add(shape, index, values):
     """Return zeros(shape) with `values` added at `index` (any numpy-style index), repeats accumulating."""
     xp = xp_of(values)

@@ -123,6 +123,18 @@ def tanh_grad(y, g):
     return d
 
 
+def softmax_xent_grad(p, t, rows, scale):
+    """(p - onehot(t)) * scale for probabilities p (N, C), targets t (N,) and a scalar scale:
+    the cross-entropy backward, one fused kernel on cupy instead of a multiply and a scatter."""
+    if type(p) is np.ndarray:
+        d = p * scale                  # fresh array: p itself stays intact
+        d[rows, t] -= scale
+        return d
+    d = _cp.empty_like(p)              # passed explicitly: its (N, C) shape sets the kernel's size
+    _kernels()["xent_grad"](p, t, scale, p.shape[1], d)
+    return d
+
+
 _KERNELS = {}
 
 
@@ -131,6 +143,9 @@ def _kernels():
     if not _KERNELS:
         _KERNELS["tanh_grad"] = _cp.ElementwiseKernel(
             "T y, T g", "T d", "d = g * (1 - y * y)", "tinygrad_mm_tanh_grad")
+        _KERNELS["xent_grad"] = _cp.ElementwiseKernel(  # i runs over the N*C entries of p, row-major
+            "raw T p, raw I t, T scale, int64 C", "T d",
+            "d = (p[i] - (i % C == t[i / C] ? 1 : 0)) * scale", "tinygrad_mm_xent_grad")
     return _KERNELS
 
 

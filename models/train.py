@@ -27,7 +27,7 @@ CKPT_KIND = "tinygrad_mm-names-mlp"
 
 # Options that define the model, data split or optimization path: a resume must not change them.
 FIXED_ON_RESUME = ("recipe", "data", "seed", "block_size", "n_embd", "n_hidden", "batch_size", "optimizer",
-                   "lr", "decay_at", "decay_factor")
+                   "lr", "decay_at", "decay_factor", "weight_decay")
 DEFAULT_LR = {"sgd": 0.1, "adam": 3e-3}
 
 
@@ -49,6 +49,7 @@ class TrainConfig:
     lr: float | None = None         # None: 0.1 for sgd, 3e-3 for adam
     decay_at: list | None = None    # steps where lr *= decay_factor; None: [steps // 2] (the lecture)
     decay_factor: float = 0.1
+    weight_decay: float = 0.0       # L2 added to the gradient (both optimizers)
     eval_every: int = 10_000        # dev-loss evaluation period (0: never)
     ckpt_every: int = 10_000        # checkpoint period (0: only at the end / on Ctrl-C)
     device: str = "cpu"
@@ -114,10 +115,10 @@ def file_sha256(path) -> str:
 def load_data(config: TrainConfig) -> NamesData:
     """The train/dev/test split the config defines; each split must hold at least one example."""
     data = make_splits(config.data, block_size=config.block_size, seed=config.seed)
-    n = len(data.train_words) + len(data.dev_words) + len(data.test_words)
-    if not (data.train_words and data.dev_words and data.test_words):
-        raise RunError(f"{config.data!r} has {n} words: too few for an 80/10/10 train/dev/test split "
-                       "(need at least 10)")
+    sizes = [len(data.train_words), len(data.dev_words), len(data.test_words)]
+    if not all(sizes):
+        raise RunError(f"{config.data!r} has {sum(sizes)} words: too few for an 80/10/10 split "
+                       f"(train/dev/test got {sizes[0]}/{sizes[1]}/{sizes[2]}; each needs at least one)")
     return data
 
 
@@ -133,7 +134,8 @@ def new_run(config: TrainConfig) -> Run:
     g = creation.Generator(config.seed)  # one stream: model init first, then minibatch indices
     model = build_model(config, data.vocab.size, g)
     params = model.parameters()
-    opt = optim.SGD(params, lr=config.lr) if config.optimizer == "sgd" else optim.Adam(params, lr=config.lr)
+    make = optim.SGD if config.optimizer == "sgd" else optim.Adam
+    opt = make(params, lr=config.lr, weight_decay=config.weight_decay)
     values = [config.lr * config.decay_factor ** k for k in range(len(config.decay_at) + 1)]
     sched = optim.StepDecay(opt, config.decay_at, values)
     return Run(config, data, file_sha256(config.data), model, opt, sched, g)

@@ -9,7 +9,7 @@ import pytest
 
 from models.cli import main
 from models.dataset import load_words
-from models.train import CKPT_NAME, LOSSES_NAME, LR_FIND_NAME
+from models.train import CKPT_NAME, LOSSES_NAME, LR_FIND_NAME, TrainConfig
 from tinygrad_mm import backend
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -146,3 +146,13 @@ def test_ctrl_c_saves_and_exits_cleanly(names_file, tmp_path):
     losses = np.load(out / LOSSES_NAME)
     assert len(losses) >= 100
     assert main(["eval", "--out-dir", str(out)]) == 0
+
+
+def test_recipes():
+    from models.cli import build_parser, config_from_args
+    parse = build_parser().parse_args
+    assert config_from_args(parse(["train"])) == TrainConfig()
+    wide = config_from_args(parse(["train", "--recipe", "wide", "--steps", "1000", "--n-hidden", "64"]))
+    assert (wide.block_size, wide.n_hidden, wide.steps, wide.decay_at) == (8, 64, 1000, [500, 750])
+    assert wide.weight_decay == 1e-4
+    assert config_from_args(parse(["train", "--recipe", "wide", "--decay-at", "10"])).decay_at == [10]

@@ -6,7 +6,7 @@ from .creation import (Generator, manual_seed, tensor, zeros, ones, zeros_like, 
 from .ops_shape import cat, stack
 from .backend import cuda_available
 from .gradcheck import gradcheck, GradcheckError, GradcheckReport
-from .compare import compare_with_torch, cmp, TorchMismatch
+from .compare import compare_with_torch, cmp, format_comparisons, TorchMismatch
 from . import nn, optim, checkpoint
 
 __version__ = "0.1.0"
@@ -14,4 +14,4 @@ __version__ = "0.1.0"
 __all__ = ["Tensor", "Tape", "Function", "Step", "no_grad", "is_grad_enabled", "default_tape",
            "Generator", "manual_seed", "tensor", "zeros", "ones", "zeros_like", "ones_like",
            "randn", "rand", "randint", "arange", "cat", "stack", "cuda_available",
-           "gradcheck", "GradcheckError", "GradcheckReport", "compare_with_torch", "cmp", "TorchMismatch"]
+           "gradcheck", "GradcheckError", "GradcheckReport", "compare_with_torch", "cmp", "format_comparisons", "TorchMismatch"]

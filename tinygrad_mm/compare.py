@@ -17,7 +17,10 @@ class Comparison:
         self.name, self.exact, self.close, self.maxdiff, self.shape = name, exact, close, maxdiff, shape
 
     def __str__(self):
-        return (f"{self.name:<14} exact: {str(self.exact):<5} | allclose: {str(self.close):<5} | "
+        return self.format(14)
+
+    def format(self, width):
+        return (f"{self.name:<{width}} exact: {str(self.exact):<5} | allclose: {str(self.close):<5} | "
                 f"max diff: {self.maxdiff:.3g}")
 
     __repr__ = __str__  # compare_with_torch returns a list of these: show the rows, not addresses
@@ -34,8 +37,10 @@ def cmp(name, ours, reference, rtol=1e-5, atol=1e-8):
 
 
 def format_comparisons(rows):
-    """The rows of several cmp() calls as one table."""
-    return "\n".join(str(r) for r in rows)
+    """The rows of several cmp() calls as one table, the name column as wide as the longest name."""
+    rows = list(rows)
+    width = max([14] + [len(r.name) for r in rows])
+    return "\n".join(r.format(width) for r in rows)
 
 
 def _host(x):

@@ -155,7 +155,8 @@ def _hint(a, n):
                                 (-1.0, "analytic ≈ −numeric: the gradient has the opposite sign")):
                 if abs(r - target) < 0.02 * abs(target):
                     return msg
-            return f"analytic ≈ {r:.4g}× numeric: a constant factor is off"
+            if a.size > 1:  # with one entry every pair of numbers is "proportional"
+                return f"analytic ≈ {r:.4g}× numeric: a constant factor is off"
     if a.ndim == 2 and a.shape[0] == a.shape[1] and np.allclose(a, n.T, rtol=1e-3, atol=1e-6):
         return "analytic ≈ numeric transposed: a matrix is transposed in backward (g @ W vs g @ W.T)"
     return ""

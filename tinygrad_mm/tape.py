@@ -308,6 +308,8 @@ class Function:
     returns one gradient per tensor input (None where not needed; see
     `self.needs_input_grad`), each shaped like that input -- or, with `broadcasts = True`,
     shaped like the output, and the tape reduces it over the broadcast dimensions.
+    Positional inputs are the differentiable tensors and must share one device and dtype;
+    pass anything else (index arrays, axes, flags) as keyword parameters.
     """
     broadcasts = False
     # defaults as class attributes keep apply() from setting them on every instance

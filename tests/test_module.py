@@ -1,0 +1,214 @@
+"""Module: parameters, modes, devices and dtypes, state dicts that never half-load, repr; and an end-to-end fit."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import tinygrad_mm as tg
+from tinygrad_mm import Tensor, nn, optim
+
+from nn_helpers import make_mlp, make_torch_mlp, copy_into_torch
+
+
+# -- Module ------------------------------------------------------------------------------------
+class Block(nn.Module):
+    def __init__(self, dtype=np.float32, seed=0):
+        g = tg.Generator(seed)
+        self.emb = nn.Embedding(5, 2, generator=g, dtype=dtype)
+        self.layers = [nn.Linear(4, 3, generator=g, dtype=dtype), nn.Tanh(),
+                       nn.Linear(3, 3, bias=False, generator=g, dtype=dtype)]
+        self.bn = nn.BatchNorm1d(3, dtype=dtype)
+        self.head = nn.Sequential(nn.Linear(3, 2, generator=g, dtype=dtype))
+        self.scale = Tensor(np.float32(2.0) if dtype == np.float32 else 2.0)   # a plain buffer
+        self.count = Tensor(np.array([7], np.int64))                         # an integer buffer
+
+    def forward(self, idx):
+        h = self.emb(idx).reshape(idx.shape[0], -1)
+        for layer in self.layers:
+            h = layer(h)
+        return self.head(self.bn(h)) * self.scale
+
+
+PARAM_NAMES = ["emb.weight", "layers.0.weight", "layers.0.bias", "layers.2.weight", "bn.weight",
+               "bn.bias", "head.0.weight", "head.0.bias"]
+
+
+def test_named_parameters_recurse_into_children_and_lists():
+    m = Block()
+    assert [n for n, _ in m.named_parameters()] == PARAM_NAMES
+    assert [p for _, p in m.named_parameters()] == m.parameters()
+    assert [n for n, _ in m.named_buffers()] == ["scale", "count", "bn.running_mean", "bn.running_var"]
+    assert list(m.state_dict()) == ["scale", "count"] + PARAM_NAMES[:4] + [
+        "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var", "head.0.weight", "head.0.bias"]
+    assert m.num_parameters() == 10 + 15 + 9 + 6 + 8
+    assert len(m.modules()) == 1 + 1 + 3 + 1 + 1 + 1
+
+
+def test_sequential_names_like_torch():
+    m, tm = make_mlp(bn=True), make_torch_mlp(bn=True)
+    assert [n for n, _ in m.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    assert list(m.state_dict()) == [k for k in tm.state_dict() if not k.endswith("num_batches_tracked")]
+    assert [tuple(p.shape) for p in m.parameters()] == [tuple(p.shape) for p in tm.parameters()]
+
+
+def test_shared_parameter_listed_once():
+    a = nn.Linear(3, 3)
+    m = nn.Sequential(a, nn.Tanh(), a)        # the same layer twice (tied weights)
+    assert len(m.parameters()) == len(list(torch.nn.Sequential(
+        tl := torch.nn.Linear(3, 3), torch.nn.Tanh(), tl).parameters())) == 2
+    w0 = a.weight.numpy().copy()
+    opt = optim.SGD(m.parameters(), lr=0.1)
+    m(Tensor(np.ones((1, 3), np.float32))).sum().backward()
+    g = a.weight.grad.copy()
+    opt.step()                                # one update, not two
+    np.testing.assert_allclose(a.weight.numpy(), w0 - 0.1 * g, rtol=1e-6)
+
+
+def test_zero_grad_and_train_eval_propagate():
+    m = Block()
+    m(np.array([[0, 1], [2, 3], [4, 0]])).sum().backward()
+    assert all(p.grad is not None for p in m.parameters())
+    m.zero_grad()
+    assert all(p.grad is None for p in m.parameters())
+    assert m.eval() is m
+    assert all(not mod.training for mod in m.modules()) and not m.head[0].training
+    assert m.train() is m and all(mod.training for mod in m.modules())
+    m.train(False)
+    assert not m.bn.training
+
+
+def test_to_dtype_keeps_tensor_objects():
+    m = Block()
+    before = {n: t for n, t in m._named_tensors()}
+    opt = optim.SGD(m.parameters(), lr=0.1)   # made before the conversion: must keep working
+    m(np.array([[0, 1], [2, 3]])).sum().backward()
+    assert m.double() is m
+    after = dict(m._named_tensors())
+    assert all(after[n] is before[n] for n in before)
+    assert all(t.dtype == np.float64 for n, t in after.items() if n != "count")
+    assert m.count.dtype == np.int64                       # integer buffers are not converted
+    assert all(p.grad is None for p in m.parameters())
+    x = np.array([[0, 1], [2, 3]])
+    w0 = m.layers[0].weight.numpy().copy()
+    m(x).sum().backward()
+    opt.step()
+    assert m.layers[0].weight.dtype == np.float64 and not np.array_equal(m.layers[0].weight.numpy(), w0)
+    m.float()
+    assert all(after[n] is t for n, t in m._named_tensors()) and m.emb.weight.dtype == np.float32
+    m.to(device="cpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        m.to(device="tpu")
+
+
+def test_to_cuda_and_back(device):
+    m = Block()
+    x = np.array([[0, 1], [2, 3]])
+    want = m(x).numpy()
+    ids = [id(t) for _, t in m._named_tensors()]
+    m.to(device)
+    assert all(t.device == device for _, t in m._named_tensors())
+    assert [id(t) for _, t in m._named_tensors()] == ids
+    np.testing.assert_allclose(m(x).numpy(), want, rtol=1e-6)
+
+
+def test_state_dict_round_trip():
+    a, b = Block(seed=0), Block(seed=1)
+    x = np.array([[0, 1], [2, 3], [4, 4]])
+    a(x)                                      # moves a's running statistics
+    sd = a.state_dict()
+    assert all(sd[n] is not t.data for n, t in a._named_tensors())  # copies ...
+    sd["emb.weight"][:] = 0                   # ... so editing them does not touch the model
+    assert a.emb.weight.numpy().any()
+    sd = a.state_dict()
+    b.load_state_dict(sd)
+    for (n, ta), (_, tb) in zip(a._named_tensors(), b._named_tensors()):
+        np.testing.assert_array_equal(ta.numpy(), tb.numpy(), err_msg=n)
+        assert tb.data is not sd[n]           # loading copies too
+    a.eval(), b.eval()
+    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
+    # a float64 state dict loads into a float32 model as float32
+    b.load_state_dict({k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in sd.items()})
+    assert b.emb.weight.dtype == np.float32
+
+
+def snapshot(m):
+    return {n: t.numpy().copy() for n, t in m._named_tensors()}
+
+
+def assert_unchanged(m, snap):
+    for n, t in m._named_tensors():
+        np.testing.assert_array_equal(t.numpy(), snap[n], err_msg=f"{n} was changed by a failed load")
+
+
+def test_load_state_dict_mismatch_lists_everything_and_loads_nothing():
+    a, b = Block(seed=0), Block(seed=1)
+    snap = snapshot(b)
+    sd = a.state_dict()
+    del sd["bn.running_var"], sd["layers.0.bias"]
+    sd["extra.weight"] = np.zeros(3, np.float32)
+    sd["head.0.weight"] = np.zeros((5, 5), np.float32)
+    with pytest.raises(ValueError) as e:
+        b.load_state_dict(sd)
+    msg = str(e.value)
+    for piece in ("bn.running_var", "layers.0.bias", "extra.weight", "head.0.weight", "(5, 5)", "(2, 3)"):
+        assert piece in msg, (piece, msg)
+    assert_unchanged(b, snap)
+
+
+def test_load_state_dict_failing_conversion_loads_nothing():
+    a, b = Block(seed=0), Block(seed=1)
+    snap = snapshot(b)
+    sd = a.state_dict()
+    sd["head.0.bias"] = np.array(["a", "b"])   # right shape, cannot become float: fails late
+    with pytest.raises(ValueError):
+        b.load_state_dict(sd)
+    assert_unchanged(b, snap)
+
+
+def test_repr_shows_layers_and_parameter_count():
+    m = make_mlp()
+    r = repr(m)
+    assert r.startswith("Sequential(")
+    for piece in ("(0): Embedding(27, 10)", "(1): Flatten()", "(2): Linear(30 → 64)", "(3): Tanh()",
+                  "(4): Linear(64 → 27)"):
+        assert piece in r, r
+    n = 27 * 10 + 30 * 64 + 64 + 64 * 27 + 27
+    assert m.num_parameters() == n == sum(p.numel() for p in make_torch_mlp().parameters())
+    assert f"{n:,} parameters" in r
+    assert "BatchNorm1d(64, eps=1e-05, momentum=0.1)" in repr(make_mlp(bn=True))
+    assert "(layers.0): Linear(4 → 3)" in repr(Block())
+
+
+def test_module_without_forward():
+    with pytest.raises(NotImplementedError, match="forward"):
+        nn.Module()(1)
+
+
+# -- end to end -------------------------------------------------------------------------------------
+def test_mlp_overfits_and_matches_torch_step_for_step():
+    m, tm = make_mlp(np.float32), make_torch_mlp(np.float32)
+    copy_into_torch(m, tm)
+    rng = np.random.default_rng(1)
+    X, Y = rng.integers(0, 27, (32, 3)), rng.integers(0, 27, 32)
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    opt = optim.SGD(m.parameters(), lr=0.5)
+    topt = torch.optim.SGD(tm.parameters(), lr=0.5)
+    ours, theirs = [], []
+    for _ in range(60):
+        loss = nn.cross_entropy(m(X), Y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        ours.append(loss.item())
+        tloss = F.cross_entropy(tm(Xt), Yt)
+        topt.zero_grad()
+        tloss.backward()
+        topt.step()
+        theirs.append(tloss.item())
+    assert ours[-1] < 0.5 < ours[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1.3e-6, atol=1e-5)
+    tparams = dict(tm.named_parameters())
+    for n, p in m.named_parameters():
+        # 60 float32 SGD steps compound rounding differences a little beyond a single op's tolerance
+        np.testing.assert_allclose(p.numpy(), tparams[n].detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=n)

@@ -31,7 +31,7 @@ def human_bytes(n):
 
 
 def _shape(s):
-    return "(" + ", ".join(str(n) for n in s) + ")"
+    return str(tuple(int(n) for n in s))  # Python's own spelling: (), (200,), (4, 27)
 
 
 def _grad_norm(fn):

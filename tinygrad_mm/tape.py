@@ -143,7 +143,7 @@ class Tape:
         root = tensor._node
         seed = _seed_grad(tensor, grad)
         if root is None:  # a leaf: its gradient is the seed itself
-            tensor.grad = seed.copy() if tensor.grad is None else tensor.grad + seed
+            tensor.grad = seed.copy() if tensor.grad is None else backend.xp_of(seed).asarray(tensor.grad + seed)
             return
         if root.tape is not self:
             raise RuntimeError(f"{tensor.short()} was recorded on another tape; call backward on that tape")

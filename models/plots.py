@@ -41,8 +41,13 @@ def plot_loss(losses, path, dev_history=(), chunk=None):
     if len(dev_history):
         dh = np.asarray(dev_history, dtype=np.float64)
         ax.plot(dh[:, 0], np.log10(dh[:, 1]), "o-", label="dev (whole split)")
-    ax.set_xlabel("step")
-    ax.set_ylabel("log10 loss")
+    return _finish(plt, fig, ax, "step", "log10 loss", path)
+
+
+def _finish(plt, fig, ax, xlabel, ylabel, path):
+    """Label, grid and legend the axes, write the PNG and close the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -59,14 +64,7 @@ def plot_lr_find(lrs, losses, smoothed, suggested, path):
     ax.plot(x, losses, alpha=0.4, label="loss")
     ax.plot(x, smoothed, label="smoothed")
     ax.axvline(np.log10(suggested), color="k", ls="--", label=f"suggested lr {suggested:.3g}")
-    ax.set_xlabel("log10 learning rate")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, "log10 learning rate", "loss", path)
 
 
 def plot_embedding(weight, itos, path):

@@ -14,7 +14,7 @@ setup(
     package_data={"models": ["data/names.txt", "data/README.md"]},
     install_requires=["numpy>=1.24"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0"],
+        "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "matplotlib>=3.5", "tqdm>=4.60"],
         "gpu": ["cupy-cuda12x"],
         "plot": ["matplotlib>=3.5"],
         "progress": ["tqdm>=4.60"],

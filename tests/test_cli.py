@@ -156,3 +156,24 @@ def test_recipes():
     assert (wide.block_size, wide.n_hidden, wide.steps, wide.decay_at) == (8, 64, 1000, [500, 750])
     assert wide.weight_decay == 1e-4
     assert config_from_args(parse(["train", "--recipe", "wide", "--decay-at", "10"])).decay_at == [10]
+
+
+def test_progress_log_line_shows_loss_rate_and_eta():
+    from models.train import Progress
+    lines = []
+    bar = Progress("log", 0, 40, log=lines.append)
+    for step in range(1, 41):
+        bar.update(step, 2.5)
+    bar.close()
+    assert lines and all(k in lines[-1] for k in ("40/40", "loss 2.5000", "steps/s", "ETA"))
+
+
+def test_progress_bar_uses_tqdm_with_the_loss(capsys):
+    pytest.importorskip("tqdm")
+    from models.train import Progress
+    bar = Progress("tqdm", 0, 200)
+    for step in range(1, 201):
+        bar.update(step, 1.25)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "200/200" in err and "loss=1.2500" in err

@@ -60,3 +60,11 @@ def test_module_for_unknown_device_and_missing_cuda():
     if not backend.cuda_available():
         with pytest.raises(RuntimeError, match="cupy unavailable|install the gpu extra"):
             backend.module_for("cuda")
+
+
+def test_xent_grad_takes_a_per_row_scale():
+    rng = np.random.default_rng(2)
+    p, t, scale = rng.random((3, 5)), np.array([1, 1, 4]), rng.standard_normal((3, 1))
+    want = p * scale
+    want[np.arange(3), t] -= scale[:, 0]
+    np.testing.assert_allclose(backend.softmax_xent_grad(p, t, np.arange(3), scale), want)

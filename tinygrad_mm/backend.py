@@ -124,14 +124,14 @@ def tanh_grad(y, g):
 
 
 def softmax_xent_grad(p, t, rows, scale):
-    """(p - onehot(t)) * scale for probabilities p (N, C), targets t (N,) and a scalar scale:
-    the cross-entropy backward, one fused kernel on cupy instead of a multiply and a scatter."""
+    """(p - onehot(t)) * scale for probabilities p (N, C), targets t (N,) and a scale that is a
+    scalar or per row (N, 1): the cross-entropy backward, one fused kernel on cupy."""
     if type(p) is np.ndarray:
         d = p * scale                  # fresh array: p itself stays intact
-        d[rows, t] -= scale
+        d[rows, t] -= scale if np.ndim(scale) < 2 else scale[:, 0]
         return d
     d = _cp.empty_like(p)              # passed explicitly: its (N, C) shape sets the kernel's size
-    _kernels()["xent_grad"](p, t, scale, p.shape[1], d)
+    _kernels()["xent_grad"](p, t, scale, p.shape[1], d)  # scale broadcasts against d
     return d
 
 

@@ -134,11 +134,8 @@ class CrossEntropy(Function):
             scale = g[:, None]                          # (N, 1): each row its own upstream
         else:
             scale = g / self.count if self.reduction == "mean" else g
-            if self.valid is None:                      # the common case: one fused kernel on cupy
-                return backend.softmax_xent_grad(self.p, self.t, self.rows, scale)
-        d = self.p * scale                              # fresh array: p itself stays intact
-        d[self.rows, self.t] -= scale[:, 0] if self.reduction == "none" else scale
-        if self.count != self.p.shape[0]:
+        d = backend.softmax_xent_grad(self.p, self.t, self.rows, scale)
+        if self.valid is not None:
             d *= self.valid[:, None]                    # ignored rows get no gradient
         return d
 

@@ -77,15 +77,14 @@ def save(path, state):
     meta = {"format": FORMAT, "version": VERSION, "state": _flatten(state, "", arrays)}
     if _META in arrays:
         raise ValueError(f"{_META!r} is reserved")
-    members = dict(arrays)
-    members[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give the file np.savez's usual mode
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **members)
+            np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -122,8 +121,6 @@ def load(path):
     try:
         with np.load(path, allow_pickle=False) as z:
             members = {k: z[k] for k in z.files}  # reading every member verifies its CRC
-    except CheckpointError:
-        raise
     except ValueError as e:
         if "allow_pickle" in str(e) or "Object arrays" in str(e):
             raise CheckpointError(f"{path}: holds object arrays, which load only by unpickling; refused") from None

@@ -55,18 +55,25 @@ def make_batches(n, batch, seed=0):
     return [(data.Xtr[i], data.Ytr[i]) for i in ix]
 
 
-def time_steps(step, batches, repeats):
-    """Median µs per step over `repeats` passes through `batches` (after one warm-up pass)."""
-    for X, Y in batches[: max(3, len(batches) // 4)]:
-        step(X, Y, LR)
-    runs = []
+def time_steps(steps, repeats):
+    """Median µs per step of each contender, {name: (step, its batches)}, over `repeats` rounds.
+
+    Each round gives every contender in turn a short untimed warm-up and then one timed pass
+    through the batches. Interleaving keeps a slow spell of the machine from landing on one
+    contender; the warm-up lets the previous contender's thread pool (OpenBLAS, OpenMP) go idle
+    and this one's caches and allocator fill again, so no contender pays for another.
+    """
+    runs = {name: [] for name in steps}
     for _ in range(repeats):
-        gc.collect()
-        t = time.perf_counter()
-        for X, Y in batches:
-            step(X, Y, LR)
-        runs.append((time.perf_counter() - t) / len(batches) * 1e6)
-    return statistics.median(runs)
+        for name, (step, bs) in steps.items():
+            for X, Y in bs[: max(3, len(bs) // 4)]:
+                step(X, Y, LR)
+            gc.collect()
+            t = time.perf_counter()
+            for X, Y in bs:
+                step(X, Y, LR)
+            runs[name].append((time.perf_counter() - t) / len(bs) * 1e6)
+    return {name: statistics.median(r) for name, r in runs.items()}
 
 
 def steps_for(batch):
@@ -76,6 +83,7 @@ def steps_for(batch):
 def peak_memory(step, batches):
     """Peak bytes allocated during one step (tracemalloc sees numpy's buffers)."""
     step(*batches[0], LR)
+    tg.backend.host_pool.clear()  # so the step's pooled buffers are allocated, and counted, inside
     tracemalloc.start()
     step(*batches[1], LR)
     peak = tracemalloc.get_traced_memory()[1]
@@ -94,18 +102,18 @@ def run(batches_sizes, repeats, device="cpu", contenders=None):
         if device == "cpu":
             steps["numpy"] = lambda: NumpyStep(params)
         steps["torch"] = lambda: _torch_step(params, device)
+        timed = {}
         for name, make in steps.items():
             if contenders and name not in contenders:
                 continue
             step = make()
             if step is None:
                 continue
+            bs = batches
             if device == "cuda" and name == "tinygrad_mm":
-                batches_dev = [(tg.backend.to_device(X, "cuda"), tg.backend.to_device(Y, "cuda"))
-                               for X, Y in batches]
-                row[name] = time_steps(step, batches_dev, repeats)
-            else:
-                row[name] = time_steps(step, batches, repeats)
+                bs = [(tg.backend.to_device(X, "cuda"), tg.backend.to_device(Y, "cuda")) for X, Y in batches]
+            timed[name] = (step, bs)
+        row.update(time_steps(timed, repeats))
         if "numpy" in row:
             row["ratio_vs_numpy"] = row["tinygrad_mm"] / row["numpy"]
         if "torch" in row:

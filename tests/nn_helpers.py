@@ -37,9 +37,9 @@ def assert_close(ours, ref, dtype, what="", **override):
     np.testing.assert_allclose(a, b, err_msg=what, equal_nan=True, **{**tol(dtype), **override})
 
 
-def module_parity(ours, theirs, x, dtype, device, n_steps=1):
+def module_parity(ours, theirs, x, dtype, device, n_steps=1, **override):
     """Forward and backward (random upstream) of our module and the torch one; compares output, input
-    gradient (float inputs) and every parameter's gradient."""
+    gradient (float inputs) and every parameter's gradient (`override`: tolerances, see assert_close)."""
     copy_into_torch(ours, theirs)
     tparams = dict(theirs.named_parameters())
     for step in range(n_steps):
@@ -50,15 +50,15 @@ def module_parity(ours, theirs, x, dtype, device, n_steps=1):
         theirs.zero_grad()
         out, tout = ours(xt), theirs(xtt)
         assert out.device == device
-        assert_close(out, tout, dtype, "forward")
+        assert_close(out, tout, dtype, "forward", **override)
         v = rnd(*out.shape, seed=step + 7, dtype=dtype)
         out.backward(Tensor(v, device=device))
         tout.backward(torch.from_numpy(v))
         if xs.dtype.kind == "f":
-            assert_close(xt.grad, xtt.grad, dtype, "grad of input")
+            assert_close(xt.grad, xtt.grad, dtype, "grad of input", **override)
         for name, p in ours.named_parameters():
             assert p.grad is not None, name
-            assert_close(p.grad, tparams[name].grad, dtype, f"grad of {name}")
+            assert_close(p.grad, tparams[name].grad, dtype, f"grad of {name}", **override)
 
 
 def gradcheck_module(module, x, with_input=True):

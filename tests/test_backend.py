@@ -68,3 +68,94 @@ def test_xent_grad_takes_a_per_row_scale():
     want = p * scale
     want[np.arange(3), t] -= scale[:, 0]
     np.testing.assert_allclose(backend.softmax_xent_grad(p, t, np.arange(3), scale), want)
+
+
+# -- the host pool: large buffers reused only once nothing refers to them ---------------------------
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def _big(pool, fill):
+    a = pool.empty((512, 1024), np.float32)       # 2 MiB: pooled
+    a.fill(fill)
+    return a
+
+
+def test_pool_reuses_a_buffer_once_its_array_is_gone():
+    pool = backend.HostPool()
+    a = _big(pool, 1)
+    where = _address(a)
+    del a
+    b = _big(pool, 2)
+    assert _address(b) == where and pool.held_bytes() == 2 << 20
+
+
+@pytest.mark.parametrize("keep", [lambda a: a, lambda a: a[3:], lambda a: a.reshape(-1)[::2].reshape(64, -1),
+                                  lambda a: a.T, lambda a: np.asarray(a), lambda a: memoryview(a)])
+def test_pool_never_hands_out_a_buffer_something_still_refers_to(keep):
+    pool = backend.HostPool()
+    held = keep(_big(pool, 7))                       # only a view (or the array) survives
+    b = _big(pool, 3)                                # must be fresh memory
+    assert np.all(np.asarray(held) == 7) and np.all(b == 3)
+    assert pool.held_bytes() == 4 << 20
+
+
+def test_pool_reuses_across_dtypes_and_shapes_of_the_same_size():
+    pool = backend.HostPool()
+    a = pool.empty((256, 1024), np.float64)
+    where = _address(a)
+    del a
+    b = pool.empty((1024, 512), np.float32)
+    assert _address(b) == where and b.dtype == np.float32 and b.shape == (1024, 512)
+    assert b.flags.c_contiguous and b.flags.writeable
+
+
+def test_pool_leaves_small_arrays_to_numpy_and_releases_idle_buffers_past_its_limit():
+    pool = backend.HostPool()
+    small = pool.empty((10, 10), np.float32)
+    assert small.shape == (10, 10) and pool.held_bytes() == 0
+    kept = [pool.empty(((1 << 18) + i,), np.float32) for i in range(pool.MAX_BUFFERS)]  # all busy, distinct sizes
+    del kept[::2]                                    # half of them idle
+    extra = pool.empty((1 << 19,), np.float32)
+    assert len(pool._buffers) == pool.MAX_BUFFERS // 2 + 1   # the idle ones were let go
+    assert all(np.shares_memory(k, b) for k, b in zip(kept, pool._buffers))
+    pool.clear()
+    assert pool.held_bytes() == 0 and extra.size == 1 << 19  # arrays in use outlive clear()
+
+
+# -- the fast paths agree with the plain numpy call, on small and large arrays -------------------------
+SHAPES = [(3, 5), (32, 27), (4096, 27), (2048, 64), (600, 100), (0, 27)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_and_column_reductions_match_numpy(shape, dtype):
+    x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+    if x.size:
+        x[1, 2], x[-1, -1] = np.inf, -np.inf
+    np.testing.assert_array_equal(backend.row_max(x), x.max(axis=1, keepdims=True))
+    if x.size:
+        x[0, 0] = np.nan                             # NaN wins the max, as numpy's
+        assert np.isnan(backend.row_max(x)[0, 0]) and not np.isnan(backend.row_max(x)[2:]).any()
+    y = np.abs(np.random.default_rng(4).standard_normal(shape)).astype(dtype)
+    # against the exact (float64 of float64) sums: BLAS sums in another order than numpy, and over
+    # a long column more accurately (numpy adds row after row: 5e-6 relative at 16384 rows, gemv 2e-6)
+    exact = y.astype(np.float64)
+    rtol = 2e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(backend.row_sum(y), exact.sum(axis=1, keepdims=True), rtol=rtol)
+    np.testing.assert_allclose(backend.col_sum(y), exact.sum(axis=0), rtol=rtol)
+    assert backend.row_sum(y).dtype == backend.col_sum(y).dtype == dtype
+
+
+@pytest.mark.parametrize("n", [4, 1, 5000])
+def test_pooled_matmul_tanh_and_tanh_grad_match_numpy(n):
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((n, 300)).astype(np.float32), rng.standard_normal((300, 200)).astype(np.float32)
+    out = backend.matmul(a, b)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-4)
+    y = backend.tanh(out)
+    np.testing.assert_array_equal(y, np.tanh(out))
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(backend.tanh_grad(y, g), g * (1 - y * y))
+    assert out.dtype == y.dtype == np.float32
+    assert not np.shares_memory(out, y)          # all three alive: three distinct buffers

@@ -52,6 +52,19 @@ def test_cross_entropy_matches_torch(reduction, dtype, ignore, device):
     ce_parity(logits, y, dtype, device, reduction=reduction)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, c", [(4096, 27), (600, 64), (1000, 3)])
+def test_cross_entropy_tall_logits_match_torch(n, c, dtype, reduction, device):
+    # tall, narrow logits take the column-wise max and BLAS row sums (backend.row_max / row_sum)
+    logits, y = ce_inputs(n, c, dtype=dtype, ignore_some=reduction == "mean")
+    logits[7, 1] = -np.inf                          # a masked class inside the tall path
+    ce_parity(logits, y, dtype, device, reduction=reduction)
+    logits[n - 3, 2] = np.inf
+    with pytest.raises(ValueError, match=rf"rows \[{n - 3}\] have \+inf or NaN logit"):
+        nn.cross_entropy(Tensor(logits, device=device), y)
+
+
 @pytest.mark.parametrize("ignore_index", [0, 3, -1])
 def test_cross_entropy_custom_ignore_index(ignore_index):
     logits, y = ce_inputs(10, 4)

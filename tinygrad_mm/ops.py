@@ -104,7 +104,7 @@ class Log(Function):
 
 class Tanh(Function):
     def forward(self, x):
-        self.out = xp_of(x).tanh(x)
+        self.out = backend.tanh(x)  # xp.tanh(x), in pooled memory when large
         return self.out
 
     def backward(self, g):          # d(tanh x)/dx = 1 - tanh(x)^2
@@ -164,7 +164,7 @@ class Linear(Function):
         if b is not None and b.shape != (w.shape[0],):
             raise ValueError(f"linear: bias of shape {b.shape} does not match weight {w.shape}")
         self.x, self.w = x, w
-        out = x @ w.T                # (..., out)
+        out = backend.matmul(x, w.T)   # (..., out); x @ w.T, in pooled memory when large
         if b is not None:
             out += b                 # in place: `out` is ours, saves an allocation
         return out
@@ -173,8 +173,8 @@ class Linear(Function):
         x, w = self.x, self.w
         need = self.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1])               # (N, out)
-        gx = g @ w if need[0] else None                # (..., in)
+        gx = backend.matmul(g, w) if need[0] else None   # (..., in)
         gw = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None  # (out, in)
         if len(need) == 2:
             return gx, gw
-        return gx, gw, (g2.sum(axis=0) if need[2] else None)
+        return gx, gw, (backend.col_sum(g2) if need[2] else None)

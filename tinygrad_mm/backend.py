@@ -171,29 +171,23 @@ host_pool = HostPool()
 
 
 # Below: where plain numpy is measurably slow on the shapes training produces. Each helper checks
-# first, and cheaply, for a small or device array, and then makes the plain call, fastest there.
+# first, and cheaply, for a small or device array and then makes the plain call, fastest there
+# (cupy pools device memory itself).
 _SMALL = 1 << 14  # elements: under this, per-call overhead dominates whatever the method
-
-
-def _pooled(shape, dtype):
-    """A HostPool buffer when the result is large enough to pool, else None (numpy allocates)."""
-    return host_pool.empty(shape, dtype) if math.prod(shape) * dtype.itemsize >= HostPool.MIN_BYTES else None
 
 
 def matmul(a, b):
     """a @ b for a 2-D b; a large host result lands in pooled memory."""
     if type(a) is not np.ndarray or a.size < _SMALL:
         return a @ b
-    out = _pooled(a.shape[:-1] + b.shape[1:], a.dtype)
-    return a @ b if out is None else np.matmul(a, b, out=out)
+    return np.matmul(a, b, out=host_pool.empty(a.shape[:-1] + b.shape[1:], a.dtype))
 
 
 def tanh(x):
     """tanh(x); a large host result lands in pooled memory."""
     if type(x) is not np.ndarray or x.size < _SMALL:
         return xp_of(x).tanh(x)
-    out = _pooled(x.shape, x.dtype)
-    return np.tanh(x) if out is None else np.tanh(x, out=out)
+    return np.tanh(x, out=host_pool.empty(x.shape, x.dtype))
 
 
 def row_max(x):
@@ -230,8 +224,8 @@ def tanh_grad(y, g):
     if type(y) is not np.ndarray and device_of(y) == "cuda":
         return _kernels()["tanh_grad"](y, g)
     y = np.asarray(y)  # numpy returns a scalar for tanh of a 0-d array
-    d = _pooled(y.shape, y.dtype) if y.size >= _SMALL else None
-    d = np.multiply(y, y, out=np.empty_like(y) if d is None else d)  # out=: a 0-d y*y would be a scalar
+    d = np.empty_like(y) if y.size < _SMALL else host_pool.empty(y.shape, y.dtype)
+    np.multiply(y, y, out=d)       # out=: a 0-d y*y would be an immutable scalar
     np.subtract(1, d, out=d)       # in place on our own temporary: one allocation, not three
     d *= g
     return d

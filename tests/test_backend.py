@@ -1,4 +1,7 @@
-"""backend: the scatter-add behind every gather's backward, the index range check, the fused kernels."""
+"""backend: the scatter-add behind every gather's backward, the index range check, the fused kernels,
+the host buffer pool and the fast paths for tall arrays."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -121,6 +124,27 @@ def test_pool_leaves_small_arrays_to_numpy_and_releases_idle_buffers_past_its_li
     assert all(np.shares_memory(k, b) for k, b in zip(kept, pool._buffers))
     pool.clear()
     assert pool.held_bytes() == 0 and extra.size == 1 << 19  # arrays in use outlive clear()
+
+
+def test_pool_never_gives_one_buffer_to_two_threads():
+    pool = backend.HostPool()
+    clashes = []
+
+    def work(k):
+        for i in range(300):
+            a = pool.empty((1 << 18,), np.float32)
+            a.fill(k)
+            b = pool.empty((1 << 18,), np.float32)   # a is alive: b must be other memory
+            b.fill(-k)
+            if not (np.all(a == k) and np.all(b == -k)):
+                clashes.append((k, i))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not clashes and len(pool._buffers) <= 9   # at most 3 alive per thread (old a, old b, new)
 
 
 # -- the fast paths agree with the plain numpy call, on small and large arrays -------------------------

@@ -5,6 +5,7 @@ call it. The few places where numpy and cupy genuinely differ live here and only
 """
 import math
 import sys
+import threading
 
 import numpy as np
 
@@ -138,6 +139,7 @@ class HostPool:
 
     def __init__(self):
         self._buffers = []  # flat uint8 arrays
+        self._lock = threading.Lock()  # two threads must not both claim one idle buffer
 
     def empty(self, shape, dtype):
         """An uninitialized array of `shape` and `dtype`, in an idle pooled buffer of its size if any."""
@@ -145,18 +147,19 @@ class HostPool:
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < self.MIN_BYTES:
             return np.empty(shape, dtype)
-        for buf in self._buffers:
-            if buf.nbytes == nbytes and _refs(buf) == self._IDLE:
-                return buf.view(dtype).reshape(shape)
-        if len(self._buffers) >= self.MAX_BUFFERS:
-            busy = []
+        with self._lock:
             for buf in self._buffers:
-                if _refs(buf) != self._IDLE:
-                    busy.append(buf)
-            self._buffers = busy
-        buf = np.empty(nbytes, np.uint8)
-        self._buffers.append(buf)
-        return buf.view(dtype).reshape(shape)
+                if buf.nbytes == nbytes and _refs(buf) == self._IDLE:
+                    return buf.view(dtype).reshape(shape)  # the view's reference claims the buffer
+            if len(self._buffers) >= self.MAX_BUFFERS:
+                busy = []
+                for buf in self._buffers:
+                    if _refs(buf) != self._IDLE:
+                        busy.append(buf)
+                self._buffers = busy
+            buf = np.empty(nbytes, np.uint8)
+            self._buffers.append(buf)
+            return buf.view(dtype).reshape(shape)
 
     def held_bytes(self):
         """Bytes of all pooled buffers, idle or in use."""

@@ -17,7 +17,9 @@ def _reference(idx, rows, n):
 @pytest.mark.parametrize("n, k, d", [(27, 96, 10),         # one-hot path (the name model's batch)
                                      (27, 0, 10),          # no indices: zeros
                                      (4, 12, 0),           # zero-width rows
-                                     (5000, 2000, 3)])     # n*k > 2**23: the per-column bincount path
+                                     (5000, 2000, 3),      # n*k > 2**23: the per-column bincount path
+                                     (27, 20000, 10),      # many narrow rows: bincount too
+                                     (27, 20000, 24)])     # many wide rows: one-hot
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint64])
 def test_scatter_add_rows_accumulates_repeats_on_both_paths(n, k, d, dtype):
     rng = np.random.default_rng(0)

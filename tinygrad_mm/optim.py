@@ -37,7 +37,7 @@ class Optimizer:
                 self.update(p.data, p.grad, state)
 
     def update(self, w, g, state):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define update(w, g, state) or step()")
 
     def state_dict(self):
         """Hyper-parameters, step count and per-parameter state (array copies, and numbers)."""

@@ -83,7 +83,7 @@ def steps_for(batch):
 def peak_memory(step, batches):
     """Peak bytes allocated during one step (tracemalloc sees numpy's buffers)."""
     step(*batches[0], LR)
-    tg.backend.host_pool.clear()  # so the step's pooled buffers are allocated, and counted, inside
+    tg.host_pool.host_pool.clear()  # so the step's pooled buffers are allocated, and counted, inside
     tracemalloc.start()
     step(*batches[1], LR)
     peak = tracemalloc.get_traced_memory()[1]

@@ -33,8 +33,8 @@ def forward(model, Xb, Yb):
 
 def backward_by_hand(model, Xb, Yb, a):
     """Every gradient, derived on paper and written in numpy (weights in torch's (out, in) layout)."""
-    C, W1, W2 = model.embedding.weight.data, model.hidden.weight.data, model.output.weight.data
-    emb, embcat, h, logits = (a[k].data for k in ("emb", "embcat", "h", "logits"))
+    C, W1, W2 = model.embedding.weight.array, model.hidden.weight.array, model.output.weight.array
+    emb, embcat, h, logits = (a[k].array for k in ("emb", "embcat", "h", "logits"))
     n = len(Yb)
     d = {}
     # cross-entropy of the mean: d loss / d logits = (softmax - onehot) / n
@@ -67,7 +67,7 @@ def tape_gradients(model, a):
     g = {"C": m.embedding.weight.grad, "W1": m.hidden.weight.grad, "b1": m.hidden.bias.grad,
          "W2": m.output.weight.grad, "b2": m.output.bias.grad}   # the lecture's names
     for k in ("logits", "h", "hpre", "embcat", "emb"):
-        g[k] = a[k].op.last_grad   # each entry keeps its output gradient after the sweep
+        g[k] = a[k].entry.grad_out   # each entry keeps its output gradient after the sweep
     return g
 
 

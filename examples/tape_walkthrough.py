@@ -33,7 +33,7 @@ def namer(model):
     def name(t):
         if id(t) in names:
             return names[id(t)]
-        return f"output of #{t.op.index} {type(t.op).__name__}" if t.op is not None else "a leaf"
+        return f"output of #{t.entry.index} {t.entry.name}" if t.entry is not None else "a leaf"
     return name
 
 
@@ -63,9 +63,8 @@ def main(word="emma"):
     steps = []
     for step in tape.backward_steps(loss):
         steps.append(step)
-        fn = step.entry
         print(f"\n{step!r}")
-        print(f"  upstream gradient d loss / d (output of #{fn.index}): {summary(step.grad_out)}")
+        print(f"  upstream gradient d loss / d (output of #{step.entry.index}): {summary(step.grad_out)}")
         for t, inc in step.increments:
             kind = ".grad +=" if t.is_leaf else "adjoint +="
             print(f"  {kind:<10} {name(t):<24} {summary(inc)}")

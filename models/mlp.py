@@ -43,7 +43,7 @@ class MLPLanguageModel(nn.Module):
         rng = g.rng
 
         def init(t, scale):  # re-draw N(0, 1) * scale on the host, then put it on the device
-            t.data = backend.to_device((rng.standard_normal(t.shape) * scale).astype(dtype), device)
+            t.array = backend.to_device((rng.standard_normal(t.shape) * scale).astype(dtype), device)
 
         init(self.hidden.weight, (5 / 3) / (T * C) ** 0.5)
         init(self.hidden.bias, 0.01)

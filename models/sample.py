@@ -25,7 +25,7 @@ def sample_names(model, vocab, n=10, temperature=1.0, seed=None, max_len=50) -> 
     with no_grad():
         for t in range(max_len):
             logits, _ = model(backend.to_device(context, device))
-            z = backend.to_numpy(logits.data).astype(np.float64) / temperature   # (n, V)
+            z = backend.to_numpy(logits.array).astype(np.float64) / temperature   # (n, V)
             p = np.exp(z - z.max(axis=1, keepdims=True))
             cdf = np.cumsum(p, axis=1)
             u = rng.random(n) * cdf[:, -1]                  # inverse-CDF draw, unnormalized

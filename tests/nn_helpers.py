@@ -25,7 +25,7 @@ def copy_into_torch(ours, theirs):
     tsd = theirs.state_dict()
     with torch.no_grad():
         for name, t in ours._named_tensors():
-            tsd[name].copy_(torch.from_numpy(t.numpy().copy()))
+            tsd[name].copy_(torch.from_numpy(t.detach().numpy().copy()))
 
 
 def assert_close(ours, ref, dtype, what="", **override):

@@ -31,7 +31,7 @@ def check_torch(fn, torch_fn, arrays, device="cpu", seed=0, **tolerances):
     assert out.shape == ref.shape, f"output shape {out.shape} vs torch {ref.shape}"
     assert out.dtype == ref.dtype, f"output dtype {out.dtype} vs torch {ref.dtype}"
     t = tolerances or tol(out.dtype)
-    np.testing.assert_allclose(out.numpy(), ref, equal_nan=True, err_msg="forward", **t)
+    np.testing.assert_allclose(out.detach().numpy(), ref, equal_nan=True, err_msg="forward", **t)
     if not tout.requires_grad:
         return out, tout
     v = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
@@ -42,7 +42,7 @@ def check_torch(fn, torch_fn, arrays, device="cpu", seed=0, **tolerances):
             continue
         g = o.grad if o.grad is not None else np.zeros_like(a)
         g = backend.to_numpy(g)  # a cupy gradient comes to the host
-        tg = th.grad.numpy() if th.grad is not None else np.zeros_like(a)
+        tg = th.grad.detach().numpy() if th.grad is not None else np.zeros_like(a)
         assert g.shape == a.shape, f"grad {i} has shape {g.shape}, input {a.shape}"
         assert g.dtype == a.dtype, f"grad {i} has dtype {g.dtype}, input {a.dtype}"
         np.testing.assert_allclose(g, tg, equal_nan=True, err_msg=f"grad of input {i}", **t)

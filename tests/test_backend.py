@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from tinygrad_mm import backend
+from tinygrad_mm import backend, host_pool, kernels
 
 
 def _reference(idx, rows, n):
@@ -25,7 +25,7 @@ def test_scatter_add_rows_accumulates_repeats_on_both_paths(n, k, d, dtype):
     rng = np.random.default_rng(0)
     idx = rng.integers(0, min(n, 7), size=k).astype(dtype)  # few distinct rows: many repeats
     rows = rng.standard_normal((k, d)).astype(np.float32)
-    out = backend.scatter_add_rows(idx, rows, n)
+    out = kernels.scatter_add_rows(idx, rows, n)
     assert out.shape == (n, d) and out.dtype == np.float32
     np.testing.assert_allclose(out, _reference(idx, rows, n), rtol=1e-5, atol=1e-5)
 
@@ -33,7 +33,7 @@ def test_scatter_add_rows_accumulates_repeats_on_both_paths(n, k, d, dtype):
 def test_scatter_add_rows_takes_any_index_shape():
     idx = np.array([[0, 1, 1], [2, 1, 0]])
     rows = np.ones((2, 3, 4), np.float32)
-    np.testing.assert_array_equal(backend.scatter_add_rows(idx, rows, 3)[:, 0], [2, 3, 1])
+    np.testing.assert_array_equal(kernels.scatter_add_rows(idx, rows, 3)[:, 0], [2, 3, 1])
 
 
 @pytest.mark.parametrize("bad, size", [([0, 3], 3), ([-1, 0], 3), ([0, 2**40], 5)])
@@ -51,12 +51,12 @@ def test_check_index_range_accepts_valid_and_empty():
 def test_numpy_tanh_grad_and_xent_grad_match_their_formulas():
     rng = np.random.default_rng(1)
     y, g = np.tanh(rng.standard_normal((3, 4))), rng.standard_normal((3, 4))
-    np.testing.assert_allclose(backend.tanh_grad(y, g), g * (1 - y * y))
+    np.testing.assert_allclose(kernels.tanh_grad(y, g), g * (1 - y * y))
     p = rng.random((3, 5))
     t = np.array([4, 0, 4])
     want = p * 0.5
     want[np.arange(3), t] -= 0.5
-    np.testing.assert_allclose(backend.softmax_xent_grad(p, t, np.arange(3), 0.5), want)
+    np.testing.assert_allclose(kernels.softmax_xent_grad(p, t, np.arange(3), 0.5), want)
 
 
 def test_module_for_unknown_device_and_missing_cuda():
@@ -72,7 +72,7 @@ def test_xent_grad_takes_a_per_row_scale():
     p, t, scale = rng.random((3, 5)), np.array([1, 1, 4]), rng.standard_normal((3, 1))
     want = p * scale
     want[np.arange(3), t] -= scale[:, 0]
-    np.testing.assert_allclose(backend.softmax_xent_grad(p, t, np.arange(3), scale), want)
+    np.testing.assert_allclose(kernels.softmax_xent_grad(p, t, np.arange(3), scale), want)
 
 
 # -- the host pool: large buffers reused only once nothing refers to them ---------------------------
@@ -87,7 +87,7 @@ def _big(pool, fill):
 
 
 def test_pool_reuses_a_buffer_once_its_array_is_gone():
-    pool = backend.HostPool()
+    pool = host_pool.HostPool()
     a = _big(pool, 1)
     where = _address(a)
     del a
@@ -98,7 +98,7 @@ def test_pool_reuses_a_buffer_once_its_array_is_gone():
 @pytest.mark.parametrize("keep", [lambda a: a, lambda a: a[3:], lambda a: a.reshape(-1)[::2].reshape(64, -1),
                                   lambda a: a.T, lambda a: np.asarray(a), lambda a: memoryview(a)])
 def test_pool_never_hands_out_a_buffer_something_still_refers_to(keep):
-    pool = backend.HostPool()
+    pool = host_pool.HostPool()
     held = keep(_big(pool, 7))                       # only a view (or the array) survives
     b = _big(pool, 3)                                # must be fresh memory
     assert np.all(np.asarray(held) == 7) and np.all(b == 3)
@@ -106,7 +106,7 @@ def test_pool_never_hands_out_a_buffer_something_still_refers_to(keep):
 
 
 def test_pool_reuses_across_dtypes_and_shapes_of_the_same_size():
-    pool = backend.HostPool()
+    pool = host_pool.HostPool()
     a = pool.empty((256, 1024), np.float64)
     where = _address(a)
     del a
@@ -116,20 +116,20 @@ def test_pool_reuses_across_dtypes_and_shapes_of_the_same_size():
 
 
 def test_pool_leaves_small_arrays_to_numpy_and_releases_idle_buffers_past_its_limit():
-    pool = backend.HostPool()
+    pool = host_pool.HostPool()
     small = pool.empty((10, 10), np.float32)
     assert small.shape == (10, 10) and pool.held_bytes() == 0
     kept = [pool.empty(((1 << 18) + i,), np.float32) for i in range(pool.MAX_BUFFERS)]  # all busy, distinct sizes
     del kept[::2]                                    # half of them idle
     extra = pool.empty((1 << 19,), np.float32)
-    assert len(pool._buffers) == pool.MAX_BUFFERS // 2 + 1   # the idle ones were let go
-    assert all(np.shares_memory(k, b) for k, b in zip(kept, pool._buffers))
+    assert len(pool._pairs) == pool.MAX_BUFFERS // 2 + 1   # the idle ones were let go
+    assert all(np.shares_memory(k, b) for k, b in zip(kept, (b for b, _ in pool._pairs)))
     pool.clear()
     assert pool.held_bytes() == 0 and extra.size == 1 << 19  # arrays in use outlive clear()
 
 
 def test_pool_never_gives_one_buffer_to_two_threads():
-    pool = backend.HostPool()
+    pool = host_pool.HostPool()
     clashes = []
 
     def work(k):
@@ -146,7 +146,7 @@ def test_pool_never_gives_one_buffer_to_two_threads():
         t.start()
     for t in threads:
         t.join()
-    assert not clashes and len(pool._buffers) <= 9   # at most 3 alive per thread (old a, old b, new)
+    assert not clashes and len(pool._pairs) <= 9   # at most 3 alive per thread (old a, old b, new)
 
 
 # -- the fast paths agree with the plain numpy call, on small and large arrays -------------------------
@@ -159,29 +159,29 @@ def test_row_and_column_reductions_match_numpy(shape, dtype):
     x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
     if x.size:
         x[1, 2], x[-1, -1] = np.inf, -np.inf
-    np.testing.assert_array_equal(backend.row_max(x), x.max(axis=1, keepdims=True))
+    np.testing.assert_array_equal(kernels.row_max(x), x.max(axis=1, keepdims=True))
     if x.size:
         x[0, 0] = np.nan                             # NaN wins the max, as numpy's
-        assert np.isnan(backend.row_max(x)[0, 0]) and not np.isnan(backend.row_max(x)[2:]).any()
+        assert np.isnan(kernels.row_max(x)[0, 0]) and not np.isnan(kernels.row_max(x)[2:]).any()
     y = np.abs(np.random.default_rng(4).standard_normal(shape)).astype(dtype)
     # against the exact (float64 of float64) sums: BLAS sums in another order than numpy, and over
     # a long column more accurately (numpy adds row after row: 5e-6 relative at 16384 rows, gemv 2e-6)
     exact = y.astype(np.float64)
     rtol = 2e-6 if dtype == np.float32 else 1e-13
-    np.testing.assert_allclose(backend.row_sum(y), exact.sum(axis=1, keepdims=True), rtol=rtol)
-    np.testing.assert_allclose(backend.col_sum(y), exact.sum(axis=0), rtol=rtol)
-    assert backend.row_sum(y).dtype == backend.col_sum(y).dtype == dtype
+    np.testing.assert_allclose(kernels.row_sum(y), exact.sum(axis=1, keepdims=True), rtol=rtol)
+    np.testing.assert_allclose(kernels.col_sum(y), exact.sum(axis=0), rtol=rtol)
+    assert kernels.row_sum(y).dtype == kernels.col_sum(y).dtype == dtype
 
 
 @pytest.mark.parametrize("n", [4, 1, 5000])
 def test_pooled_matmul_tanh_and_tanh_grad_match_numpy(n):
     rng = np.random.default_rng(5)
     a, b = rng.standard_normal((n, 300)).astype(np.float32), rng.standard_normal((300, 200)).astype(np.float32)
-    out = backend.matmul(a, b)
+    out = kernels.matmul(a, b)
     np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-4)
-    y = backend.tanh(out)
+    y = kernels.tanh(out)
     np.testing.assert_array_equal(y, np.tanh(out))
     g = rng.standard_normal(y.shape).astype(np.float32)
-    np.testing.assert_array_equal(backend.tanh_grad(y, g), g * (1 - y * y))
+    np.testing.assert_array_equal(kernels.tanh_grad(y, g), g * (1 - y * y))
     assert out.dtype == y.dtype == np.float32
     assert not np.shares_memory(out, y)          # all three alive: three distinct buffers

@@ -112,13 +112,13 @@ def test_model_optimizer_and_generator_resume(tmp_path):
     assert ck["step"] == 5
     assert train(m2, opt2, gen2, 5) == straight
     for (n, a), (_, b) in zip(m._named_tensors(), m2._named_tensors()):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=n)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy(), err_msg=n)
 
 
 def test_tensors_are_saved_as_arrays(tmp_path):
     t = Tensor(np.arange(3, dtype=np.float64), requires_grad=True)
     checkpoint.save(tmp_path / "t.npz", {"t": t})
-    np.testing.assert_array_equal(checkpoint.load(tmp_path / "t.npz")["t"], t.numpy())
+    np.testing.assert_array_equal(checkpoint.load(tmp_path / "t.npz")["t"], t.detach().numpy())
 
 
 @pytest.mark.parametrize("name", ["x.tmp", "ckpt", "model.pt", "weird.npz.bak"])
@@ -306,7 +306,7 @@ def test_cupy_round_trip(tmp_path):
     m2 = nn.Linear(3, 2, generator=tg.Generator(9), device="cuda")
     m2.load_state_dict(checkpoint.load(tmp_path / "m.npz")["m"])
     assert m2.weight.device == "cuda"
-    np.testing.assert_array_equal(m2.weight.numpy(), m.weight.numpy())
+    np.testing.assert_array_equal(m2.weight.detach().numpy(), m.weight.detach().numpy())
     cpu = nn.Linear(3, 2, generator=tg.Generator(9))
     cpu.load_state_dict(m.state_dict())                 # cupy state dict into a numpy model
-    np.testing.assert_array_equal(cpu.weight.numpy(), m.weight.numpy())
+    np.testing.assert_array_equal(cpu.weight.detach().numpy(), m.weight.detach().numpy())

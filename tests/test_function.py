@@ -5,7 +5,7 @@ import pytest
 from hypothesis import strategies as st
 
 import tinygrad_mm as tg
-from tinygrad_mm import Function, Tape, backend
+from tinygrad_mm import Function, Tape, backend, ops
 
 
 def leaf(values, dtype=np.float64):
@@ -116,12 +116,12 @@ def test_apply_rejects_non_tensor_inputs():
         AddWrongShape.apply(leaf([1.0]), np.ones(1))
 
 
-def test_mixing_float32_and_float64_raises_before_recording():
-    with Tape() as tape:
+def test_mixing_float32_and_float64_in_one_function_raises_before_recording():
+    with Tape() as tape:  # operators promote (as torch) with a recorded cast; a Function never mixes
         a = leaf([1.0, 2.0], np.float32)
         b = leaf([1.0, 2.0], np.float64)
         _ = a * 2.0  # one entry already there
-        for f in (lambda: a + b, lambda: b * a, lambda: a @ b, lambda: tg.cat([a, b])):
+        for f in (lambda: ops.Add.apply(a, b), lambda: ops.Mul.apply(b, a), lambda: ops.Matmul.apply(a, b)):
             with pytest.raises(TypeError, match=r"(?s)float32.*float64|float64.*float32"):
                 f()
             assert len(tape) == 1

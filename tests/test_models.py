@@ -28,9 +28,9 @@ def tiny(names_file, **kw):
 
 def numpy_forward(model, X, Y):
     """The lecture's forward pass written directly in numpy (float64)."""
-    C = model.embedding.weight.numpy().astype(np.float64)
-    W1, b1 = model.hidden.weight.numpy(), model.hidden.bias.numpy()
-    W2, b2 = model.output.weight.numpy(), model.output.bias.numpy()
+    C = model.embedding.weight.detach().numpy().astype(np.float64)
+    W1, b1 = model.hidden.weight.detach().numpy(), model.hidden.bias.detach().numpy()
+    W2, b2 = model.output.weight.detach().numpy(), model.output.bias.detach().numpy()
     emb = C[X]                                              # (B, T, C)
     h = np.tanh(emb.reshape(len(X), -1) @ W1.T + b1)        # (B, H)
     logits = h @ W2.T + b2                                  # (B, V)
@@ -48,7 +48,7 @@ def test_forward_matches_numpy():
     model.output.weight.data = np.random.default_rng(0).standard_normal(model.output.weight.shape).astype(np.float32)
     logits, loss = model(X, Y)
     ref_logits, ref_loss = numpy_forward(model, X, Y)
-    np.testing.assert_allclose(logits.numpy(), ref_logits, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(logits.detach().numpy(), ref_logits, rtol=1e-4, atol=1e-4)
     assert loss.item() == pytest.approx(ref_loss, rel=1e-5)
 
 

@@ -57,12 +57,12 @@ def test_shared_parameter_listed_once():
     m = nn.Sequential(a, nn.Tanh(), a)        # the same layer twice (tied weights)
     assert len(m.parameters()) == len(list(torch.nn.Sequential(
         tl := torch.nn.Linear(3, 3), torch.nn.Tanh(), tl).parameters())) == 2
-    w0 = a.weight.numpy().copy()
+    w0 = a.weight.detach().numpy().copy()
     opt = optim.SGD(m.parameters(), lr=0.1)
     m(Tensor(np.ones((1, 3), np.float32))).sum().backward()
-    g = a.weight.grad.copy()
+    g = a.weight.grad.array.copy()
     opt.step()                                # one update, not two
-    np.testing.assert_allclose(a.weight.numpy(), w0 - 0.1 * g, rtol=1e-6)
+    np.testing.assert_allclose(a.weight.detach().numpy(), w0 - 0.1 * g, rtol=1e-6)
 
 
 def test_zero_grad_and_train_eval_propagate():
@@ -90,10 +90,10 @@ def test_to_dtype_keeps_tensor_objects():
     assert m.count.dtype == np.int64                       # integer buffers are not converted
     assert all(p.grad is None for p in m.parameters())
     x = np.array([[0, 1], [2, 3]])
-    w0 = m.layers[0].weight.numpy().copy()
+    w0 = m.layers[0].weight.detach().numpy().copy()
     m(x).sum().backward()
     opt.step()
-    assert m.layers[0].weight.dtype == np.float64 and not np.array_equal(m.layers[0].weight.numpy(), w0)
+    assert m.layers[0].weight.dtype == np.float64 and not np.array_equal(m.layers[0].weight.detach().numpy(), w0)
     m.float()
     assert all(after[n] is t for n, t in m._named_tensors()) and m.emb.weight.dtype == np.float32
     m.to(device="cpu")
@@ -104,12 +104,12 @@ def test_to_dtype_keeps_tensor_objects():
 def test_to_cuda_and_back(device):
     m = Block()
     x = np.array([[0, 1], [2, 3]])
-    want = m(x).numpy()
+    want = m(x).detach().numpy()
     ids = [id(t) for _, t in m._named_tensors()]
     m.to(device)
     assert all(t.device == device for _, t in m._named_tensors())
     assert [id(t) for _, t in m._named_tensors()] == ids
-    np.testing.assert_allclose(m(x).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(m(x).detach().numpy(), want, rtol=1e-6)
 
 
 def test_state_dict_round_trip():
@@ -119,26 +119,26 @@ def test_state_dict_round_trip():
     sd = a.state_dict()
     assert all(sd[n] is not t.data for n, t in a._named_tensors())  # copies ...
     sd["emb.weight"][:] = 0                   # ... so editing them does not touch the model
-    assert a.emb.weight.numpy().any()
+    assert a.emb.weight.detach().numpy().any()
     sd = a.state_dict()
     b.load_state_dict(sd)
     for (n, ta), (_, tb) in zip(a._named_tensors(), b._named_tensors()):
-        np.testing.assert_array_equal(ta.numpy(), tb.numpy(), err_msg=n)
+        np.testing.assert_array_equal(ta.detach().numpy(), tb.detach().numpy(), err_msg=n)
         assert tb.data is not sd[n]           # loading copies too
     a.eval(), b.eval()
-    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
+    np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
     # a float64 state dict loads into a float32 model as float32
     b.load_state_dict({k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in sd.items()})
     assert b.emb.weight.dtype == np.float32
 
 
 def snapshot(m):
-    return {n: t.numpy().copy() for n, t in m._named_tensors()}
+    return {n: t.detach().numpy().copy() for n, t in m._named_tensors()}
 
 
 def assert_unchanged(m, snap):
     for n, t in m._named_tensors():
-        np.testing.assert_array_equal(t.numpy(), snap[n], err_msg=f"{n} was changed by a failed load")
+        np.testing.assert_array_equal(t.detach().numpy(), snap[n], err_msg=f"{n} was changed by a failed load")
 
 
 def test_load_state_dict_mismatch_lists_everything_and_loads_nothing():
@@ -211,4 +211,4 @@ def test_mlp_overfits_and_matches_torch_step_for_step():
     tparams = dict(tm.named_parameters())
     for n, p in m.named_parameters():
         # 60 float32 SGD steps compound rounding differences a little beyond a single op's tolerance
-        np.testing.assert_allclose(p.numpy(), tparams[n].detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=n)
+        np.testing.assert_allclose(p.detach().numpy(), tparams[n].detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=n)

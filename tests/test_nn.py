@@ -53,7 +53,7 @@ def test_embedding_range_error_names_index_and_size(bad):
 
 
 def test_embedding_init_is_standard_normal():
-    w = nn.Embedding(1000, 50, generator=tg.Generator(0)).weight.numpy()
+    w = nn.Embedding(1000, 50, generator=tg.Generator(0)).weight.detach().numpy()
     assert w.dtype == np.float32 and w.shape == (1000, 50)
     assert abs(w.mean()) < 0.02 and abs(w.std() - 1) < 0.02
     assert "Embedding(1000, 50)" in repr(nn.Embedding(1000, 50))
@@ -100,14 +100,14 @@ def test_linear_is_one_tape_entry():
     lin = nn.Linear(3, 2)
     with Tape() as tape:
         out = lin(Tensor(rnd(4, 3, dtype=np.float32)))   # kept: the tape holds entries weakly
-    assert len(tape) == 1 and out.op is tape.entries[0]
+    assert len(tape) == 1 and out.entry is tape.entries[0]
 
 
 @pytest.mark.parametrize("fan_in", [1, 9, 400])
 def test_linear_init_bound(fan_in):
     lin = nn.Linear(fan_in, 500, generator=tg.Generator(0))
     bound = 1 / np.sqrt(fan_in)
-    for p in (lin.weight.numpy(), lin.bias.numpy()):
+    for p in (lin.weight.detach().numpy(), lin.bias.detach().numpy()):
         assert p.min() >= -bound and p.max() <= bound
         # uniform on the whole interval: the empirical range reaches close to both ends
         assert p.min() < -0.97 * bound and p.max() > 0.97 * bound
@@ -176,20 +176,20 @@ def test_batchnorm_train_then_eval_matches_torch(dtype, device):
     # five updates of the running statistics, unbiased variance as torch
     assert_close(bn.running_mean, tbn.running_mean, dtype, "running_mean")
     assert_close(bn.running_var, tbn.running_var, dtype, "running_var")
-    assert not np.allclose(bn.running_var.numpy(), 1)
+    assert not np.allclose(bn.running_var.detach().numpy(), 1)
     bn.eval()
     tbn.eval()
-    rm, rv = bn.running_mean.numpy().copy(), bn.running_var.numpy().copy()
+    rm, rv = bn.running_mean.detach().numpy().copy(), bn.running_var.detach().numpy().copy()
     x = rnd(3, 5, seed=42, dtype=dtype)
     out = bn(Tensor(x, device=device))
     assert_close(out, tbn(torch.from_numpy(x)), dtype, "eval forward")
     # eval uses exactly the running statistics and leaves them unchanged
-    want = (x - rm) / np.sqrt(rv + bn.eps) * bn.weight.numpy() + bn.bias.numpy()
-    np.testing.assert_allclose(out.numpy(), want, **tol(dtype))
-    np.testing.assert_array_equal(bn.running_mean.numpy(), rm)
-    np.testing.assert_array_equal(bn.running_var.numpy(), rv)
+    want = (x - rm) / np.sqrt(rv + bn.eps) * bn.weight.detach().numpy() + bn.bias.detach().numpy()
+    np.testing.assert_allclose(out.detach().numpy(), want, **tol(dtype))
+    np.testing.assert_array_equal(bn.running_mean.detach().numpy(), rm)
+    np.testing.assert_array_equal(bn.running_var.detach().numpy(), rv)
     out1 = bn(Tensor(x[:1], device=device))     # a single row is fine in eval mode
-    np.testing.assert_allclose(out1.numpy(), want[:1], **tol(dtype))
+    np.testing.assert_allclose(out1.detach().numpy(), want[:1], **tol(dtype))
 
 
 def test_batchnorm_errors_and_buffers():
@@ -220,7 +220,7 @@ def test_softmax_matches_torch(name, dtype, dim, device):
         xt = Tensor(x, device=device, requires_grad=True)
         xtt = torch.tensor(x, requires_grad=True)
         out, tout = ours(xt, dim=dim), theirs(xtt, dim=dim)
-        assert np.isfinite(out.numpy()).all()
+        assert np.isfinite(out.detach().numpy()).all()
         # float32, scale 1e4: log_softmax values ~1e4 carry float32 rounding of ~1e-3 absolutely
         t = dict(rtol=1e-5, atol=1e-5 * scale) if dtype == np.float32 and scale > 1 else {}
         assert_close(out, tout, dtype, f"{name} forward, scale {scale}", **t)
@@ -236,6 +236,6 @@ def test_softmax_one_tape_entry_and_masked_logits():
         p = nn.softmax(x)
         lp = nn.log_softmax(x)
     assert len(tape) == 2
-    assert p.numpy()[0, 1] == 0 and p.numpy()[1, 2] == 0
-    np.testing.assert_allclose(p.numpy(), F.softmax(torch.from_numpy(x.numpy()), -1).numpy(), rtol=1e-12)
-    assert lp.numpy()[0, 1] == -np.inf and np.isfinite(lp.numpy()[0, [0, 2]]).all()
+    assert p.detach().numpy()[0, 1] == 0 and p.detach().numpy()[1, 2] == 0
+    np.testing.assert_allclose(p.detach().numpy(), F.softmax(torch.from_numpy(x.detach().numpy()), -1).detach().numpy(), rtol=1e-12)
+    assert lp.detach().numpy()[0, 1] == -np.inf and np.isfinite(lp.detach().numpy()[0, [0, 2]]).all()

@@ -48,7 +48,7 @@ def run(opt, params, gs, skip=()):
 def assert_params_match(ours, theirs, dtype, what=""):
     for i, (p, tp) in enumerate(zip(ours, theirs)):
         assert p.dtype == dtype
-        np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), err_msg=f"{what} param {i}", **tol(dtype))
+        np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(), err_msg=f"{what} param {i}", **tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -91,15 +91,15 @@ def test_changing_lr_between_steps_matches_torch():
 
 def test_update_is_in_place_and_zero_grad():
     ours, _ = make_params(np.float32)
-    arrays = [p.data for p in ours]
+    arrays = [p.array for p in ours]
     opt = optim.SGD(ours, lr=0.1, momentum=0.9)
     run(opt, ours, grads(np.float32, 3))
-    assert all(p.data is a for p, a in zip(ours, arrays))   # the model's tensors keep their arrays
+    assert all(p.array is a for p, a in zip(ours, arrays))   # the model's tensors keep their arrays
     opt.zero_grad()
     assert all(p.grad is None for p in ours)
-    before = [p.numpy().copy() for p in ours]
+    before = [p.detach().numpy().copy() for p in ours]
     opt.step()                                  # no gradients at all: nothing moves (momentum neither)
-    assert all(np.array_equal(p.numpy(), b) for p, b in zip(ours, before))
+    assert all(np.array_equal(p.detach().numpy(), b) for p, b in zip(ours, before))
 
 
 # -- schedules ---------------------------------------------------------------------------------------
@@ -160,14 +160,14 @@ def test_state_dict_resume_equals_straight_run(name, kw, via_checkpoint, tmp_pat
         loaded = checkpoint.load(path)
         sd, weights = loaded["optim"], loaded["params"]
     else:
-        weights = [p.numpy().copy() for p in first]
+        weights = [p.detach().numpy().copy() for p in first]
     resumed = [Tensor(w, requires_grad=True) for w in weights]
     opt2 = getattr(optim, name)(resumed, lr=999.0)   # hyper-parameters come from the state dict
     opt2.load_state_dict(sd)
     assert opt2.steps == 10 and opt2.lr == kw["lr"]
     run(opt2, resumed, gs[10:])
     for p, q in zip(resumed, straight):
-        np.testing.assert_array_equal(p.numpy(), q.numpy())   # bit for bit
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())   # bit for bit
     assert opt2.steps == 20
 
 

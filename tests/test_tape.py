@@ -43,7 +43,7 @@ def test_diamond():
         b = a * 2.0
         c = a.exp()
         (b * c).sum().backward()
-    av = a.numpy()
+    av = a.detach().numpy()
     np.testing.assert_allclose(a.grad, 2 * np.exp(av) + 2 * av * np.exp(av), rtol=1e-12)
 
 
@@ -66,7 +66,7 @@ def test_tensor_used_in_two_branches():
         x = leaf([0.3, -0.7])
         y = x.tanh()
         (y * 2.0 + y.exp()).sum().backward()
-    t = np.tanh(x.numpy())
+    t = np.tanh(x.detach().numpy())
     np.testing.assert_allclose(x.grad, (2 + np.exp(t)) * (1 - t ** 2), rtol=1e-12)
 
 
@@ -78,7 +78,7 @@ def test_same_tensor_as_both_inputs_of_add_and_matmul():
     with Tape():
         m = leaf([[1.0, 2.0], [3.0, 4.0]])
         (m @ m).sum().backward()
-    mv, ones = m.numpy(), np.ones((2, 2))
+    mv, ones = m.detach().numpy(), np.ones((2, 2))
     np.testing.assert_allclose(m.grad, ones @ mv.T + mv.T @ ones)
 
 
@@ -99,7 +99,7 @@ def test_dropping_an_unbackwarded_100k_chain_does_not_crash():
         y = x
         for _ in range(100_000):
             y = y + 0.0
-        probe = weakref.ref(y.op)
+        probe = weakref.ref(y.entry)
         del y  # 100k nested Tensor -> entry -> Tensor references freed in one go
         gc.collect()
         assert probe() is None
@@ -110,7 +110,7 @@ def test_backward_does_not_mutate_inputs_or_upstream_gradient():
     with Tape():
         x = leaf(np.linspace(-1, 1, 6).reshape(2, 3))
         w = leaf(np.linspace(0.5, 2, 12).reshape(3, 4))
-        x0, w0 = x.numpy().copy(), w.numpy().copy()
+        x0, w0 = x.detach().numpy().copy(), w.detach().numpy().copy()
         out = ((x @ w).tanh() * 2.0 + (x @ w).exp() / 3.0 - x.sum(1, keepdims=True)).reshape(4, 2)
         g = np.linspace(-2, 2, 8).reshape(4, 2)
         g0 = g.copy()
@@ -164,12 +164,13 @@ def test_backward_on_non_scalar_without_grad_names_the_shape():
 def test_backward_with_a_badly_shaped_or_typed_upstream_gradient():
     with Tape():
         y = leaf(np.ones((2, 3))) * 2.0
-        with pytest.raises(ValueError, match=r"\(3, 2\)"):
+        with pytest.raises(RuntimeError, match=r"Mismatch in shape.*\(3, 2\).*\(2, 3\)"):
             y.backward(np.ones((3, 2)))
-        with pytest.raises(ValueError, match="float32"):
-            y.backward(np.ones((2, 3), dtype=np.float32))
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="list"):
             y.backward([[1.0] * 3] * 2)
+        y.backward(np.full((2, 3), 0.5, dtype=np.float32), retain_graph=True)  # cast to float64, as torch
+        with pytest.raises(TypeError, match="complex"):
+            y.backward(np.ones((2, 3), dtype=np.complex128))
 
 
 def test_backward_on_tensor_that_does_not_require_grad():
@@ -188,7 +189,7 @@ def test_second_backward_through_freed_tape_raises_and_rolls_back():
         x = leaf([1.0, 2.0])
         loss = (x * x).sum()
         loss.backward()
-        before = x.grad.copy()
+        before = x.grad.array.copy()
         with pytest.raises(RuntimeError, match=r"(?s)freed.*retain_graph"):
             loss.backward()
     np.testing.assert_array_equal(x.grad, before)
@@ -199,7 +200,7 @@ def test_backward_reaching_a_freed_entry_through_a_new_op_raises_and_rolls_back(
         x = leaf([1.0, 2.0])
         y = x * x
         y.sum().backward()
-        before = x.grad.copy()
+        before = x.grad.array.copy()
         # x * 5 is swept (x.grad incremented) before the freed entry of y is reached
         loss = (y * 3.0).sum() + (x * 5.0).sum()
         with pytest.raises(RuntimeError, match=r"(?s)freed.*retain_graph"):
@@ -223,7 +224,7 @@ def test_retain_graph_allows_second_backward_with_doubled_grads():
         x = leaf([1.0, -2.0])
         loss = (x * x).tanh().sum()
         loss.backward(retain_graph=True)
-        once = x.grad.copy()
+        once = x.grad.array.copy()
         loss.backward()
     np.testing.assert_allclose(x.grad, 2 * once, rtol=1e-15)
     with pytest.raises(RuntimeError, match="freed"):
@@ -240,8 +241,8 @@ def test_entries_not_needed_for_the_output_are_skipped():
         loss.backward()
         np.testing.assert_array_equal(x.grad, [2.0, 2.0])
         assert u.grad is None and v.grad is None
-        assert before.op.last_grad is None and not before.op.freed  # never swept, still usable
-        assert after.op.grad_out is None
+        assert before.entry.adjoint is None and not before.entry.freed  # never swept, still usable
+        assert after.entry.adjoint is None
         (before * 1.0).sum().backward()
     np.testing.assert_allclose(u.grad, np.exp([3.0]))
 
@@ -258,7 +259,7 @@ def test_no_grad_context_manager_records_nothing():
                 pass
             assert not tg.is_grad_enabled()  # nested exit restores the outer (off) state
         assert tg.is_grad_enabled()
-        assert len(tape) == 0 and not y.requires_grad and y.op is None
+        assert len(tape) == 0 and not y.requires_grad and y.entry is None
         with pytest.raises(ZeroDivisionError):
             with no_grad():
                 1 / 0
@@ -293,11 +294,11 @@ def test_tape_context_scopes_recording_and_restores_outer():
         d = x * 5.0
     assert tg.default_tape() is outer_default
     assert [e.index for e in outer.entries] == [0, 1] and len(inner) == 3
-    assert a.op.tape is outer and d.op.tape is outer and b.op.tape is inner and c.op.tape is inner
+    assert a.entry.tape is outer and d.entry.tape is outer and b.entry.tape is inner and c.entry.tape is inner
     c.backward()  # backward goes to the tape that recorded it, wherever it is called
     np.testing.assert_array_equal(x.grad, [4.0])
     with outer:  # a tape can be re-entered, even nested inside itself
         with outer:
             e = x * 6.0
         assert tg.default_tape() is outer
-    assert e.op.tape is outer and tg.default_tape() is outer_default
+    assert e.entry.tape is outer and tg.default_tape() is outer_default

@@ -27,13 +27,13 @@ def test_forward_loop_without_no_grad_or_backward_stays_flat():
     x = tg.tensor(rng.standard_normal((8, 4)))
     w1, w2 = leaf(rng.standard_normal((4, 16))), leaf(rng.standard_normal((16, 3)))
     with Tape() as tape:
-        first = weakref.ref(_mlp(x, w1, w2).op)  # dropped at once
+        first = weakref.ref(_mlp(x, w1, w2).entry)  # dropped at once
         for _ in range(2000):
             loss = _mlp(x, w1, w2)
             assert len(tape) <= 5
         assert first() is None
         assert len(tape) == 5  # only the last forward is alive
-        assert len(tape._entries) <= 1100  # dead weak slots are compacted, not kept forever
+        assert len(tape._live) <= 1100  # dead weak slots are compacted, not kept forever
     del loss
 
 
@@ -47,7 +47,7 @@ def test_forward_backward_loop_stays_flat():
             loss = _mlp(x, w1, w2)
             loss.backward()
             assert len(tape) == 5 and all(e.freed for e in tape.entries)
-        assert len(tape._entries) <= 1100
+        assert len(tape._live) <= 1100
         loss = _mlp(x, w1, w2)  # the next op drops the previous sweep's records
         assert len(tape) == 5 and not any(e.freed for e in tape.entries)
 
@@ -56,8 +56,8 @@ def test_freed_entry_drops_its_saved_arrays_and_inputs():
     with Tape():
         x = leaf(np.ones(3))
         y = x.exp()
-        saved = weakref.ref(y.op)
+        saved = weakref.ref(y.entry)
         y.sum().backward()
-    assert y.op.freed and not hasattr(y.op, "out") and not hasattr(y.op, "inputs")
-    assert y.op.in_shapes == ((3,),) and tg.tape_print.saved_nbytes(y.op) == 0
-    assert saved() is y.op
+    assert y.entry.freed and y.entry.function is None and y.entry.inputs is None
+    assert y.entry.in_shapes == ((3,),) and tg.tape_print.saved_nbytes(y.entry) == 0
+    assert saved() is y.entry

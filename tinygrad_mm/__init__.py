@@ -1,6 +1,9 @@
 """tinygrad_mm: a tape-based reverse-mode autodiff library on numpy (CPU) and cupy (GPU)."""
 from .tensor import Tensor
-from .tape import Tape, Function, Step, no_grad, is_grad_enabled, default_tape
+from .grad_mode import no_grad, enable_grad, is_grad_enabled, set_grad_enabled
+from .tape import Tape, Entry, Step, default_tape
+from .function import Function
+from .coerce import as_tensor
 from .creation import (Generator, manual_seed, tensor, zeros, ones, zeros_like, ones_like,
                        randn, rand, randint, arange)
 from .ops_shape import cat, stack
@@ -9,9 +12,11 @@ from .gradcheck import gradcheck, GradcheckError, GradcheckReport
 from .compare import compare_with_torch, cmp, format_comparisons, TorchMismatch
 from . import nn, optim, checkpoint
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = ["Tensor", "Tape", "Function", "Step", "no_grad", "is_grad_enabled", "default_tape",
+__all__ = ["Tensor", "Tape", "Entry", "Function", "Step", "no_grad", "enable_grad", "is_grad_enabled",
+           "set_grad_enabled", "default_tape", "as_tensor",
            "Generator", "manual_seed", "tensor", "zeros", "ones", "zeros_like", "ones_like",
            "randn", "rand", "randint", "arange", "cat", "stack", "cuda_available",
-           "gradcheck", "GradcheckError", "GradcheckReport", "compare_with_torch", "cmp", "format_comparisons", "TorchMismatch"]
+           "gradcheck", "GradcheckError", "GradcheckReport", "compare_with_torch", "cmp", "format_comparisons",
+           "TorchMismatch"]

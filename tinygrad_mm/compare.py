@@ -46,7 +46,7 @@ def format_comparisons(rows):
 def _host(x):
     """A numpy array from a Tensor, a numpy/cupy array, or a torch tensor."""
     if isinstance(x, Tensor):
-        return x.numpy()
+        return backend.to_numpy(x.array)
     if hasattr(x, "detach"):  # torch
         return x.detach().cpu().numpy()
     return np.asarray(backend.to_numpy(x) if hasattr(x, "dtype") else x)
@@ -71,15 +71,15 @@ def compare_with_torch(fn, torch_fn, inputs, *, grad_output=None, rtol=None, ato
     dtype = out.dtype
     r, a = torch_tolerances(dtype) if rtol is None or atol is None else (rtol, atol)
     tnp = tout.detach().numpy()
-    rows = [_row("output", out.numpy(), tnp, r, a)]
+    rows = [_row("output", backend.to_numpy(out.array), tnp, r, a)]
     if out.requires_grad and out.shape == tnp.shape and out.dtype == tnp.dtype:  # else: no common upstream grad
         v = (np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
              if grad_output is None else np.asarray(grad_output, dtype=dtype))
-        out.backward(v if out.data.ndim else v.reshape(()))
+        out.backward(v if out.array.ndim else v.reshape(()))
         tout.backward(torch.from_numpy(np.array(v)))
         for i, (t, tt) in enumerate(zip(ours, theirs)):
             if t.requires_grad:
-                g = t.grad if t.grad is not None else np.zeros_like(t.data)
+                g = t.grad.array if t.grad is not None else np.zeros_like(t.array)
                 tg = tt.grad.numpy() if tt.grad is not None else np.zeros_like(arrays[i])
                 rows.append(_row(f"grad input {i}", backend.to_numpy(g), tg, r, a))
     bad = [row for row in rows if not row.close]

@@ -11,7 +11,8 @@ Three modes:
 import numpy as np
 
 from . import backend
-from .tape import Tape, no_grad
+from .grad_mode import no_grad
+from .tape import Tape
 from .tensor import Tensor
 
 
@@ -114,7 +115,7 @@ def _analytic(fn, ts, v):
                                    "(is it computed under no_grad, or from .data/.detach()?)")
             out.backward(v)
         return [None if not t.requires_grad else
-                (t.grad if t.grad is not None else np.zeros_like(t.data)) for t in ts]
+                (t.grad.array if t.grad is not None else np.zeros_like(t.array)) for t in ts]
     finally:
         for t, g in zip(ts, saved):
             t.grad = g
@@ -122,21 +123,21 @@ def _analytic(fn, ts, v):
 
 def _numeric_entry(fn, ts, t, i, eps, v):
     """d/dx_i of sum(v * f) at entry i of input t, by central difference (restores x_i exactly)."""
-    flat = t.data.reshape(-1)
-    if not np.shares_memory(flat, t.data):
+    flat = t.array.reshape(-1)
+    if not np.shares_memory(flat, t.array):
         raise RuntimeError("gradcheck needs contiguous inputs")
     x0 = flat[i].copy()
     with no_grad():
         flat[i] = x0 + eps
-        fp = _run(fn, ts).data.copy()  # a view op's output aliases the input we are about to poke
+        fp = _run(fn, ts).array.copy()  # a view op's output aliases the input we are about to poke
         flat[i] = x0 - eps
-        fm = _run(fn, ts).data.copy()
+        fm = _run(fn, ts).array.copy()
     flat[i] = x0
     return (fp - fm) / (2 * eps) if v is None else float(((fp - fm) * v).sum() / (2 * eps))
 
 
 def _numeric(fn, ts, t, eps, v):
-    return np.array([_numeric_entry(fn, ts, t, i, eps, v) for i in range(t.data.size)]).reshape(t.shape)
+    return np.array([_numeric_entry(fn, ts, t, i, eps, v) for i in range(t.array.size)]).reshape(t.shape)
 
 
 def _hint(a, n):
@@ -188,7 +189,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="vjp", grad_ou
         raise ValueError(f"mode must be 'vjp', 'full' or 'fast', got {mode!r}")
     ts = _as_inputs(inputs)
     _check_dtypes(ts)
-    if any(backend.device_of(t.data) != "cpu" for t in ts):
+    if any(backend.device_of(t.array) != "cpu" for t in ts):
         ts = [t.to("cpu") for t in ts]  # finite differences poke single entries: do it on the host
     report = GradcheckReport(mode, eps, atol, rtol)
     rng = np.random.default_rng(seed)
@@ -197,7 +198,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="vjp", grad_ou
     if out.dtype != np.float64:
         raise TypeError(f"gradcheck needs a float64 output, got {out.dtype}")
     v = (rng.standard_normal(out.shape) if grad_output is None else
-         grad_output.numpy() if isinstance(grad_output, Tensor) else np.asarray(grad_output))
+         backend.to_numpy(grad_output.array) if isinstance(grad_output, Tensor) else np.asarray(grad_output))
     try:
         grads = _analytic(fn, ts, v)
     except (ValueError, TypeError, RuntimeError) as e:
@@ -235,13 +236,13 @@ def _analytic_jacobians(fn, ts, out_shape):
         onehot = np.zeros(n_out)
         onehot[k] = 1
         rows.append(_analytic(fn, ts, onehot.reshape(out_shape)))
-    return [np.array([r[j].reshape(-1) for r in rows]).reshape(n_out, t.data.size) if t.requires_grad else None
+    return [np.array([r[j].reshape(-1) for r in rows]).reshape(n_out, t.array.size) if t.requires_grad else None
             for j, t in enumerate(ts)]
 
 
 def _full_jacobian(fn, ts, i, ana, eps, atol, rtol, max_rows):
     t = ts[i]
-    num = np.stack([_numeric_entry(fn, ts, t, k, eps, None).reshape(-1) for k in range(t.data.size)], axis=1)
+    num = np.stack([_numeric_entry(fn, ts, t, k, eps, None).reshape(-1) for k in range(t.array.size)], axis=1)
     n_out = num.shape[0]                             # num, ana: (n_out, n_in)
     check = _compare(i, ana, num, atol, rtol, max_rows, hint=False)
     check.shape = t.shape
@@ -256,16 +257,16 @@ def _full_jacobian(fn, ts, i, ana, eps, atol, rtol, max_rows):
 def _directions(fn, ts, i, a, v, eps, atol, rtol, rng, n):
     """Compare <grad, u> with the numeric directional derivative along n random directions u."""
     t = ts[i]
-    x0 = t.data.copy()
+    x0 = t.array.copy()
     rows, ana, num = [], [], []
     for k in range(n):
         u = rng.standard_normal(t.shape)
         with no_grad():
-            t.data[...] = x0 + eps * u
-            fp = _run(fn, ts).data.copy()  # may be a view of t.data
-            t.data[...] = x0 - eps * u
-            fm = _run(fn, ts).data.copy()
-        t.data[...] = x0
+            t.array[...] = x0 + eps * u
+            fp = _run(fn, ts).array.copy()  # may be a view of t.array
+            t.array[...] = x0 - eps * u
+            fm = _run(fn, ts).array.copy()
+        t.array[...] = x0
         ana.append(float((a * u).sum()))
         num.append(float(((fp - fm) * v).sum() / (2 * eps)))
     check = _compare(i, np.array(ana), np.array(num), atol, rtol, n, hint=False)

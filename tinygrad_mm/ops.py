@@ -2,12 +2,15 @@
 
 Every backward works on raw arrays and returns one gradient per input. Binary
 elementwise ops set `broadcasts = True` and return output-shaped gradients: the tape
-reduces them over broadcast dimensions in one place (tape._fit_gradient). A backward
+reduces them over broadcast dimensions in one place (tape._fit_gradient).
+Where a kernels.* call stands in for a numpy one, its docstring gives the plain version. A backward
 never writes into `g` or into what forward saved; it only mutates arrays it just made.
 """
-from . import backend
+import numpy as np
+
+from . import kernels
 from .backend import xp_of
-from .tape import Function
+from .function import Function
 
 
 # -- binary elementwise (broadcasting) -----------------------------------------------------
@@ -84,6 +87,37 @@ class Pow(Function):
         return g * (p * x ** (p - 1))
 
 
+class PowTensor(Function):
+    """a ** b with a tensor exponent (and 2 ** t: a constant base)."""
+    broadcasts = True
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.out = a ** b
+        return self.out
+
+    def backward(self, g):          # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a
+        na, nb = self.needs_input_grad
+        xp = xp_of(g)
+        ga = g * (self.b * self.a ** (self.b - 1)) if na else None
+        if nb:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # torch: where a == 0 and b >= 0 the slope is 0, not 0 * log 0 = nan
+                gb = g * xp.where((self.a == 0) & (self.b >= 0), 0, self.out * xp.log(self.a))
+        return ga, (gb.astype(g.dtype, copy=False) if nb else None)
+
+
+class Cast(Function):
+    """x converted to another dtype; the gradient flows back converted to x's dtype."""
+
+    def forward(self, x, dtype):
+        self.dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g):
+        return g.astype(self.dtype) if self.dtype.kind == "f" else None
+
+
 class Exp(Function):
     def forward(self, x):
         self.out = xp_of(x).exp(x)
@@ -104,11 +138,11 @@ class Log(Function):
 
 class Tanh(Function):
     def forward(self, x):
-        self.out = backend.tanh(x)  # xp.tanh(x), in pooled memory when large
+        self.out = kernels.tanh(x)  # xp.tanh(x), in pooled memory when large
         return self.out
 
     def backward(self, g):          # d(tanh x)/dx = 1 - tanh(x)^2
-        return backend.tanh_grad(self.out, g)   # g * (1 - y*y), fused into one kernel on cupy
+        return kernels.tanh_grad(self.out, g)   # g * (1 - y*y), fused into one kernel on cupy
 
 
 class Relu(Function):
@@ -154,8 +188,8 @@ class Matmul(Function):
         return ga, gb
 
 
-class Linear(Function):
-    """x @ w.T + b in one tape entry (torch layout: w is (out_features, in_features))."""
+class Affine(Function):
+    """x @ w.T + b in one tape entry (torch layout: w is (out_features, in_features)): nn.Linear's op."""
 
     def forward(self, x, w, b=None):
         if x.shape[-1] != w.shape[1]:
@@ -164,7 +198,7 @@ class Linear(Function):
         if b is not None and b.shape != (w.shape[0],):
             raise ValueError(f"linear: bias of shape {b.shape} does not match weight {w.shape}")
         self.x, self.w = x, w
-        out = backend.matmul(x, w.T)   # (..., out); x @ w.T, in pooled memory when large
+        out = kernels.matmul(x, w.T)   # (..., out); x @ w.T, in pooled memory when large
         if b is not None:
             out += b                 # in place: `out` is ours, saves an allocation
         return out
@@ -173,8 +207,8 @@ class Linear(Function):
         x, w = self.x, self.w
         need = self.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1])               # (N, out)
-        gx = backend.matmul(g, w) if need[0] else None   # (..., in)
+        gx = kernels.matmul(g, w) if need[0] else None   # (..., in)
         gw = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None  # (out, in)
         if len(need) == 2:
             return gx, gw
-        return gx, gw, (backend.col_sum(g2) if need[2] else None)
+        return gx, gw, (kernels.col_sum(g2) if need[2] else None)

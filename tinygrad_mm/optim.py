@@ -34,7 +34,7 @@ class Optimizer:
         self.steps += 1
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
-                self.update(p.data, p.grad, state)
+                self.update(p.array, p.grad.array, state)
 
     def update(self, w, g, state):
         raise NotImplementedError(f"{type(self).__name__} must define update(w, g, state) or step()")
@@ -83,7 +83,7 @@ class SGD(Optimizer):
         lr = self.lr
         for p in self.params:  # plain SGD, the name model's hot path: one fused line per parameter
             if p.grad is not None:
-                p.data -= lr * p.grad
+                p.array -= lr * p.grad.array
 
     def update(self, w, g, state):
         if self.weight_decay:

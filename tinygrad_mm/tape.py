@@ -1,58 +1,62 @@
-"""The Tape: ops append themselves in execution order; backward sweeps them in reverse.
+"""The Tape: entries in execution order; backward sweeps them in reverse.
 
 Execution order is already a valid reverse-topological order (an op's inputs exist
 before it runs), so the sweep needs no graph search and no recursion: walk the list
-backwards, and for each entry whose output received a gradient, call its backward and
-*increment* the adjoint of each input. Incrementing (never overwriting) is what makes
-a tensor used twice (x * x, a diamond, two branches) get the sum of its contributions.
+backwards, and for each entry whose output received a gradient, call its op's backward
+and *increment* the adjoint of each input. Incrementing (never overwriting) is what
+makes a tensor used twice (x * x, a diamond, two branches) get the sum of its parts.
 
 What keeps what alive (why memory stays flat in a loop that never uses no_grad):
-- an op's output tensor owns its entry, and the entry owns its input tensors;
-- the tape holds its entries only *weakly*, so an output nobody references takes its
-  entry with it, and dead slots are compacted as the tape grows;
-- after a backward each swept entry is *freed*: the arrays it saved for backward and
-  its references to its inputs are dropped; the tape keeps a small record (op, shapes,
-  the output gradient for `print(tape)`) until the next op is recorded on it.
+- an op's output tensor owns its `Entry`; the entry owns the op (with the arrays its
+  forward saved) and the input tensors;
+- the tape holds its live entries only *weakly*, so an output nobody references takes
+  its entry with it, and dead slots are compacted as the tape grows;
+- a backward frees each entry it sweeps (drops the op and the inputs) and moves it to
+  the tape's swept list, a small record (shapes, the output gradient) for `print(tape)`
+  that is dropped when the next op is recorded.
 """
 import weakref
 
 import numpy as np
 
 from . import backend
+from .grad_mode import _state, check_unmodified, no_grad, enable_grad, is_grad_enabled  # noqa: F401
+from .tensor import Tensor, _wrap
 
 _ref = weakref.ref
+_tapes = weakref.WeakSet()  # every tape, for trimming the in-place log
 
 
-class _State:
-    """Which tape records, and whether recording is on (module-global, single-threaded)."""
-    tape = None
-    grad_enabled = True
+class Entry:
+    """One recorded op: the op itself (`function`, with what its forward saved), its input
+    tensors, its place on the tape, and the adjoint its output accumulates during a sweep."""
+    __slots__ = ("function", "inputs", "index", "tape", "adjoint", "grad_out", "out_shape",
+                 "out_dtype", "stamp", "in_shapes", "device", "_name", "retains", "__weakref__")
 
+    def __init__(self, function, inputs, index, tape, out):
+        self.function, self.inputs, self.index, self.tape = function, inputs, index, tape
+        self.adjoint = None    # the output gradient being accumulated during a sweep
+        self.grad_out = None   # the output gradient of the latest sweep (shown by print(tape))
+        self.out_shape, self.out_dtype = out.shape, out.dtype
+        self.stamp = _state.version  # in-place modifications after this one are checked at backward
+        self.in_shapes = self.device = self._name = None  # filled in by free()
+        self.retains = None    # the output tensor, once retain_grad() asked for its gradient
 
-_state = _State()
+    name = property(lambda self: self._name or type(self.function).__name__, doc="The op's name, e.g. 'Tanh'.")
+    freed = property(lambda self: self.inputs is None, doc="Swept: the op's saved arrays are gone.")
 
+    def free(self):
+        """Drop the op (and so what its forward saved) and the inputs; keep a printable record."""
+        inputs = self.inputs
+        if inputs is None:
+            return
+        self.in_shapes = tuple([t.array.shape for t in inputs])
+        self.device = backend.device_of(inputs[0].array) if inputs else "cpu"
+        self._name = type(self.function).__name__
+        self.function = self.inputs = self.retains = None
 
-class no_grad:
-    """Context manager (and decorator) under which no op is recorded."""
-
-    def __enter__(self):
-        self._prev = _state.grad_enabled
-        _state.grad_enabled = False
-
-    def __exit__(self, *exc):
-        _state.grad_enabled = self._prev
-
-    def __call__(self, f):
-        def wrapper(*args, **kwargs):
-            with no_grad():
-                return f(*args, **kwargs)
-        wrapper.__name__, wrapper.__doc__ = f.__name__, f.__doc__
-        return wrapper
-
-
-def is_grad_enabled():
-    """Whether ops on tensors that require grad are being recorded."""
-    return _state.grad_enabled
+    def __repr__(self):
+        return f"<entry #{self.index} {self.name}{' (freed)' if self.freed else ''}>"
 
 
 class Step:
@@ -63,18 +67,20 @@ class Step:
         self.entry, self.grad_out, self.increments = entry, grad_out, increments  # increments: [(tensor, array)]
 
     def __repr__(self):
-        return f"Step(#{self.entry.index} {type(self.entry).__name__}, {len(self.increments)} increments)"
+        n = len(self.increments)
+        return f"Step(#{self.entry.index} {self.entry.name}, {n} increment{'' if n == 1 else 's'})"
 
 
 class Tape:
     """An append-only record of the ops applied to tensors that require a gradient."""
 
     def __init__(self):
-        self._entries = []   # weakref to a live entry, or the entry itself once swept and freed
-        self._limit = 1024   # compact dead slots when the list grows past this
+        self._live = []      # weak references to entries not yet swept (None: swept since)
+        self._swept = []     # entries freed by the latest backward, kept for print until the next op
+        self._limit = 1024   # compact dead slots when the live list grows past this
         self._count = 0      # entries ever recorded: each entry's stable index
-        self._swept = False  # a non-retaining backward ran; drop its records at the next op
         self._outer = []
+        _tapes.add(self)
 
     # -- recording ------------------------------------------------------------------
     def __enter__(self):
@@ -85,41 +91,37 @@ class Tape:
     def __exit__(self, *exc):
         _state.tape = self._outer.pop()
 
-    def record(self, fn):
-        """Append entry `fn` (called by Function.apply)."""
+    def record(self, function, inputs, out):
+        """Append an entry for `function` applied to `inputs`, giving `out` its history."""
         if self._swept:
-            self._drop_freed()
-        fn.tape = self
-        fn.index = self._count
-        self._count += 1
-        self._entries.append(_ref(fn))
-        if len(self._entries) > self._limit:
+            self._swept = []
             self._compact()
+        entry = Entry(function, inputs, self._count, self, out.array)
+        self._count += 1
+        self._live.append(_ref(entry))
+        out.requires_grad = True
+        out._entry = entry
+        if len(self._live) > self._limit:
+            self._compact()
+        return entry
 
     def _compact(self):
-        self._entries = [e for e in self._entries if type(e) is not _ref or e() is not None]
-        self._limit = max(1024, 2 * len(self._entries))
-
-    def _drop_freed(self):
-        self._entries = [e for e in self._entries if type(e) is _ref and e() is not None]
-        self._swept = False
+        self._live = [r for r in self._live if r is not None and r() is not None]
+        self._limit = max(1024, 2 * len(self._live))
 
     def clear(self):
         """Forget every entry (tensors already computed keep their values, but lose their history)."""
-        for fn in self.entries:
-            fn.free()
-        self._entries = []
-        self._swept = False
+        for entry in self.entries:
+            entry.free()
+        self._live, self._swept = [], []
 
     @property
     def entries(self):
-        """The entries still on the tape, in execution order (freed ones included until the next op)."""
-        out = []
-        for e in self._entries:
-            fn = e() if type(e) is _ref else e
-            if fn is not None:
-                out.append(fn)
-        return out
+        """The entries on the tape in execution order: live ones, and those the latest sweep freed."""
+        live = [e for e in (r() for r in self._live if r is not None) if e is not None]
+        if not self._swept:
+            return live
+        return sorted(live + self._swept, key=lambda e: e.index)
 
     def __len__(self):
         return len(self.entries)
@@ -140,118 +142,162 @@ class Tape:
         return self._sweep(tensor, grad, retain_graph, True)
 
     def _sweep(self, tensor, grad, retain_graph, steps):
-        root = tensor._node
         seed = _seed_grad(tensor, grad)
+        root = tensor._entry
         if root is None:  # a leaf: its gradient is the seed itself
-            tensor.grad = seed.copy() if tensor.grad is None else backend.xp_of(seed).asarray(tensor.grad + seed)
+            _increment_leaf(tensor, seed, seed, [])
             return
-        if root.tape is not self:
-            raise RuntimeError(f"{tensor.short()} was recorded on another tape; call backward on that tape")
-        if root.freed:
-            raise RuntimeError(_freed_message(root))
-        entries = self._entries
-        undo = []  # (leaf, its .grad before) for each increment, to roll back on error
-        # entries holding an adjoint, kept alive until swept: the tape refers to them weakly, and
-        # freeing a swept entry's inputs may drop the last other reference to one of them
-        pending = [root]
-        waiting = 1  # entries holding an adjoint not yet swept: at 0 the rest of the tape is skipped
-        root.grad_out = seed
+        _check_sweepable(self, root, tensor)
+        live = self._live
+        sweep = _Sweep(self, root, seed)
         try:
-            for pos in range(len(entries) - 1, -1, -1):
-                e = entries[pos]
-                fn = e() if type(e) is _ref else e
-                if fn is None or fn.grad_out is None:
+            for pos in range(len(live) - 1, -1, -1):
+                ref = live[pos]
+                entry = ref() if ref is not None else None
+                if entry is None or entry.adjoint is None:
                     continue  # not on the path to `tensor`: skipped
-                g = fn.grad_out
-                fn.grad_out = None
-                fn.last_grad = g
-                waiting -= 1
-                grads = fn.backward(g)
-                inputs = fn.inputs
-                if type(grads) is not tuple:
-                    grads = tuple(grads) if type(grads) is list else (grads,)
-                if len(grads) != len(inputs):
-                    raise RuntimeError(f"{type(fn).__name__}.backward returned {len(grads)} gradients "
-                                       f"for {len(inputs)} inputs")
-                incs = [] if steps else None
-                for t, gi in zip(inputs, grads):
-                    if gi is None or not t.requires_grad:
-                        continue
-                    d = t.data
-                    if gi.shape != d.shape or type(gi) is not type(d) or gi.dtype != d.dtype:
-                        gi = _fit_gradient(fn, t, gi)
-                    node = t._node
-                    if node is not None:  # an intermediate: its entry is further up the tape
-                        if node.grad_out is not None:
-                            node.grad_out = node.grad_out + gi
-                        elif node.tape is self and not node.freed:
-                            node.grad_out = gi
-                            pending.append(node)
-                            waiting += 1
-                        else:  # first arrival only: a freed or foreign entry would never be swept
-                            raise RuntimeError(_freed_message(node) if node.freed else
-                                               f"{t.short()} was recorded on another tape (inside a "
-                                               "different `with Tape():`); its history cannot be swept here")
-                    else:                 # a leaf: increment .grad (out of place, so rollback is exact)
-                        old = t.grad
-                        undo.append((t, old))
-                        if old is None:
-                            # copy when gi may alias another array: the upstream grad, a view, or
-                            # the same array handed to two inputs -- no .grad may share memory
-                            shared = gi is g or gi.base is not None or len(grads) > 1 and _twice(gi, grads)
-                            t.grad = gi.copy() if shared else gi
-                        else:
-                            t.grad = old + gi
-                            if not t.grad.ndim:  # 0-d arithmetic returns a numpy scalar
-                                t.grad = backend.xp_of(gi).asarray(t.grad)
-                    if steps:
-                        incs.append((t, gi))
+                g, grads = sweep.take(entry)
+                incs = sweep.deliver_all(entry, g, grads, steps)
                 if not retain_graph:
-                    fn.free()
-                    entries[pos] = fn  # keep the small record (for print) until the next op
+                    entry.free()
+                    live[pos] = None
+                    self._swept.append(entry)
                 if steps:
-                    yield Step(fn, g, incs)
-                if not waiting:
+                    yield Step(entry, g, incs)
+                if not sweep.waiting:
                     break  # nothing further up the tape can receive a gradient from `tensor`
         except GeneratorExit:  # backward_steps stopped early: leaves keep their grads, pending adjoints go
-            for fn in pending:
-                fn.grad_out = None
+            sweep.drop_pending()
             raise
         except BaseException:
-            for t, old in reversed(undo):
-                t.grad = old
-            for fn in pending:
-                fn.grad_out = None
+            sweep.roll_back()
             raise
-        finally:
-            if not retain_graph:  # entries freed so far are kept strongly: drop them at the next op
-                self._swept = True
 
     # -- reading the tape -----------------------------------------------------------
     def __repr__(self):
-        from .tape_print import format_tape
+        from .tape_print import format_tape  # printing is a floor above the tape
         return format_tape(self)
 
 
+class _Sweep:
+    """The bookkeeping of one reverse sweep: pending adjoints, and leaf increments to undo on error."""
+    __slots__ = ("tape", "pending", "waiting", "undo")
+
+    def __init__(self, tape, root, seed):
+        self.tape = tape
+        root.adjoint = seed
+        # entries holding an adjoint, kept alive until swept: the tape refers to them weakly, and
+        # freeing a swept entry's inputs may drop the last other reference to one of them
+        self.pending = [root]
+        self.waiting = 1  # entries holding an adjoint not yet swept: at 0 the rest is skipped
+        self.undo = []    # (leaf, its .grad before, that grad's array before) per increment
+
+    def take(self, entry):
+        """Take the entry's adjoint and run its op's backward: one gradient per input."""
+        g = entry.adjoint
+        entry.adjoint = None
+        entry.grad_out = g
+        self.waiting -= 1
+        if entry.retains is not None:  # retain_grad(): the output's .grad accumulates like a leaf's
+            _increment_leaf(entry.retains, g, g, (), self.undo)
+        if entry.stamp != _state.version:  # something was written in place since it was recorded
+            check_unmodified(entry)
+        grads = entry.function.backward(g)
+        if type(grads) is not tuple:
+            grads = tuple(grads) if type(grads) is list else (grads,)
+        if len(grads) != len(entry.inputs):
+            raise RuntimeError(f"{entry.name}.backward returned {len(grads)} gradients "
+                               f"for {len(entry.inputs)} inputs")
+        return g, grads
+
+    def deliver_all(self, entry, g, grads, steps):
+        """Increment each input's adjoint (an intermediate) or .grad (a leaf) by its gradient."""
+        incs = [] if steps else None
+        for t, gi in zip(entry.inputs, grads):
+            if gi is None or not t.requires_grad:
+                continue
+            a = t.array
+            if gi.shape != a.shape or type(gi) is not type(a) or gi.dtype != a.dtype:
+                gi = _fit_gradient(entry, t, gi)
+            node = t._entry
+            if node is None:
+                _increment_leaf(t, gi, g, grads, self.undo)
+            elif node.adjoint is not None:  # an intermediate: its entry is further up the tape
+                node.adjoint = node.adjoint + gi
+            elif node.tape is self.tape and not node.freed:
+                node.adjoint = gi
+                self.pending.append(node)
+                self.waiting += 1
+            else:  # first arrival only: a freed or foreign entry would never be swept
+                raise RuntimeError(_freed_message(node) if node.freed else
+                                   f"{t.short()} was recorded on another tape (inside a different "
+                                   "`with Tape():`); its history cannot be swept here")
+            if steps:
+                incs.append((t, gi))
+        return incs
+
+    def drop_pending(self):
+        for entry in self.pending:
+            entry.adjoint = None
+
+    def roll_back(self):
+        """Undo every leaf increment of this sweep and drop the pending adjoints: all or nothing."""
+        for t, old, old_array in reversed(self.undo):
+            if old is not None:
+                old.array = old_array
+            t._grad = old
+        self.drop_pending()
+
+
+def _increment_leaf(t, gi, g, grads, undo=None):
+    """t.grad += gi, out of place (so a roll-back is exact); a new .grad never shares memory."""
+    old = t._grad
+    if undo is not None:
+        undo.append((t, old, None if old is None else old.array))
+    if old is None:
+        # copy when gi may alias another array: the upstream grad, a view, or the same array
+        # handed to two inputs -- no .grad may share memory with anything else
+        shared = gi is g or gi.base is not None or len(grads) > 1 and _twice(gi, grads)
+        t._grad = _wrap(gi.copy() if shared else gi)
+    else:
+        total = old.array + gi
+        old.array = total if total.ndim else backend.xp_of(gi).asarray(total)  # 0-d sums are scalars
+
+
+def _check_sweepable(tape, root, tensor):
+    if root.tape is not tape:
+        raise RuntimeError(f"{tensor.short()} was recorded on another tape; call backward on that tape")
+    if root.freed:
+        raise RuntimeError(_freed_message(root))
+
+
 def _seed_grad(tensor, grad):
-    """The upstream gradient of the sweep's root, validated."""
+    """The upstream gradient of the sweep's root, validated (and cast to its dtype, as torch)."""
     if not tensor.requires_grad:
         raise RuntimeError(f"{tensor.short()} does not require grad: nothing to differentiate "
                            "(create leaves with requires_grad=True, and do not compute under no_grad)")
+    a = tensor.array
     if grad is None:
-        if tensor.data.size != 1:
-            raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape "
-                               f"{tensor.shape}; pass grad= an array of that shape (or reduce, e.g. .sum())")
-        return backend.xp_of(tensor.data).ones(tensor.data.shape, dtype=tensor.data.dtype)
-    from .tensor import Tensor
-    if isinstance(grad, Tensor):
-        grad = grad.data
-    if type(grad) is not type(tensor.data):
-        raise TypeError(f"gradient is a {type(grad).__name__} but the output lives on {tensor.device}")
-    if grad.shape != tensor.data.shape or grad.dtype != tensor.data.dtype:
-        raise ValueError(f"gradient has shape {grad.shape} and dtype {grad.dtype}; the output has "
-                         f"shape {tensor.shape} and dtype {tensor.dtype}")
-    return grad
+        if a.size != 1:
+            raise RuntimeError(f"grad can be implicitly created only for scalar outputs: backward() "
+                               f"without a gradient needs one element, got shape {tensor.shape}; pass "
+                               "gradient= a tensor of that shape (or reduce first, e.g. .sum())")
+        return backend.xp_of(a).ones(a.shape, dtype=a.dtype)
+    g = grad.array if isinstance(grad, Tensor) else grad
+    if isinstance(g, (int, float)) or isinstance(g, np.generic):
+        g = np.asarray(g)
+    if not hasattr(g, "dtype"):
+        raise TypeError(f"gradient must be a tensor or an array, got {type(grad).__name__}")
+    if backend.device_of(g) != backend.device_of(a):
+        raise TypeError(f"gradient is on {backend.device_of(g)} but the output is on {tensor.device}")
+    if tuple(g.shape) != tuple(a.shape):
+        raise RuntimeError(f"Mismatch in shape: gradient has shape {tuple(g.shape)} and the output has "
+                           f"shape {tensor.shape}")
+    if g.dtype != a.dtype:
+        if g.dtype.kind not in "fiub":
+            raise TypeError(f"gradient has dtype {g.dtype}; the output is {a.dtype}")
+        g = g.astype(a.dtype)  # torch casts the gradient to the output's dtype too
+    return g
 
 
 def _twice(gi, grads):
@@ -262,34 +308,47 @@ def _twice(gi, grads):
     return n > 1
 
 
-def _fit_gradient(fn, t, gi):
+def _fit_gradient(entry, t, gi):
     """Reduce a broadcast-shaped gradient to its input's shape -- the one place this happens."""
-    which = next(i for i, x in enumerate(fn.inputs) if x is t)
-    where = f"{type(fn).__name__}.backward returned a gradient of"
+    which = next(i for i, x in enumerate(entry.inputs) if x is t)
+    where = f"{entry.name}.backward returned a gradient of"
+    a = t.array
     if isinstance(gi, np.generic):  # numpy ops on 0-d arrays return scalars
         gi = np.asarray(gi)
-        if gi.shape == t.data.shape and gi.dtype == t.data.dtype:
+        if gi.shape == a.shape and gi.dtype == a.dtype:
             return gi
-    if type(gi) is not type(t.data):
+    if type(gi) is not type(a):
         raise TypeError(f"{where} type {type(gi).__name__} for input {which}, which holds a "
-                        f"{type(t.data).__name__}")
-    if gi.dtype != t.data.dtype:
-        raise TypeError(f"{where} dtype {gi.dtype} for input {which} of dtype {t.data.dtype}")
-    if fn.broadcasts:
-        shape = t.data.shape
+                        f"{type(a).__name__}")
+    if gi.dtype != a.dtype:
+        raise TypeError(f"{where} dtype {gi.dtype} for input {which} of dtype {a.dtype}")
+    if entry.function.broadcasts:
+        shape = a.shape
         lead = gi.ndim - len(shape)
         if lead >= 0 and all(n == 1 or n == m for n, m in zip(shape, gi.shape[lead:])):
             axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
                                               if n == 1 and gi.shape[lead + i] != 1)
             return gi.sum(axis=axes, keepdims=True).reshape(shape)
-    raise ValueError(f"{where} shape {gi.shape} for input {which} of shape {t.data.shape}"
-                     + ("" if fn.broadcasts else " (if the forward broadcasts this input, reduce the "
-                        "gradient over the broadcast dimensions, or set broadcasts = True on the op)"))
+    raise ValueError(f"{where} shape {gi.shape} for input {which} of shape {a.shape}"
+                     + ("" if entry.function.broadcasts else " (if the forward broadcasts this input, reduce "
+                        "the gradient over the broadcast dimensions, or set broadcasts = True on the op)"))
 
 
-def _freed_message(fn):
-    return (f"entry #{fn.index} ({type(fn).__name__}) was already freed by an earlier backward; "
+def _freed_message(entry):
+    return (f"entry #{entry.index} ({entry.name}) was already freed by an earlier backward; "
             "its saved arrays are gone. Call backward(retain_graph=True) the first time to sweep it again")
+
+
+def oldest_live_stamp():
+    """The in-place version at which the oldest unswept entry on any tape was recorded."""
+    oldest = _state.version
+    for tape in list(_tapes):
+        for r in tape._live:
+            e = r() if r is not None else None
+            if e is not None:
+                oldest = min(oldest, e.stamp)
+                break  # entries are in recording order: the first live one is the oldest
+    return oldest
 
 
 def default_tape():
@@ -298,88 +357,3 @@ def default_tape():
 
 
 _state.tape = Tape()
-
-
-class Function:
-    """One op: `forward` and `backward` on raw arrays; the instance is its tape entry and context.
-
-    Subclass it, then call `MyOp.apply(*tensors, **params)`. `forward(*arrays, **params)`
-    returns the output array and stores on `self` what backward needs. `backward(grad)`
-    returns one gradient per tensor input (None where not needed; see
-    `self.needs_input_grad`), each shaped like that input -- or, with `broadcasts = True`,
-    shaped like the output, and the tape reduces it over the broadcast dimensions.
-    Positional inputs are the differentiable tensors and must share one device and dtype;
-    pass anything else (index arrays, axes, flags) as keyword parameters.
-    """
-    broadcasts = False
-    # defaults as class attributes keep apply() from setting them on every instance
-    grad_out = None    # the adjoint being accumulated during a sweep
-    last_grad = None   # the output gradient of the latest sweep (shown by print(tape))
-    freed = False
-    tape = None
-    index = -1
-
-    _META = frozenset(("inputs", "needs_input_grad", "out_shape", "out_dtype", "array_type", "tape", "index",
-                       "grad_out", "last_grad", "freed", "in_shapes"))
-
-    def forward(self, *arrays, **params):
-        raise NotImplementedError(f"{type(self).__name__} must define forward(self, *arrays)")
-
-    def backward(self, grad):
-        raise NotImplementedError(f"{type(self).__name__} must define backward(self, grad)")
-
-    @classmethod
-    def apply(cls, *inputs, **params):
-        """Run forward on the inputs' arrays and, if any input requires grad, record the entry."""
-        fn = cls()
-        try:
-            fn.needs_input_grad = needs = tuple([t.requires_grad for t in inputs])
-        except AttributeError:
-            bad = next(x for x in inputs if not hasattr(x, "requires_grad"))
-            raise TypeError(f"{cls.__name__}.apply takes Tensors as positional inputs, got "
-                            f"{type(bad).__name__}; pass constants as keyword parameters") from None
-        if len(inputs) == 1:
-            out = _wrap(fn.forward(inputs[0].data, **params))
-        else:
-            datas = [t.data for t in inputs]
-            a = datas[0]
-            for d in datas:  # one device and one dtype per op: no silent transfers or upcasts
-                if type(d) is not type(a) or d.dtype is not a.dtype and d.dtype != a.dtype:
-                    _check_compatible(cls, inputs)
-            out = _wrap(fn.forward(*datas, **params))
-        if True in needs and _state.grad_enabled:
-            fn.inputs = inputs
-            fn.out_shape = out.data.shape
-            fn.out_dtype = out.data.dtype
-            out.requires_grad = True
-            out._node = fn
-            _state.tape.record(fn)
-        return out
-
-    def free(self):
-        """Drop what forward saved and the references to the inputs; keep a printable record."""
-        d = self.__dict__
-        if "inputs" not in d:
-            return
-        # swapping the whole __dict__ drops every saved array at once (cheap on the hot path)
-        self.__dict__ = {"in_shapes": tuple([t.data.shape for t in d["inputs"]]), "freed": True,
-                         "out_shape": d["out_shape"], "out_dtype": d["out_dtype"],
-                         "array_type": type(d["inputs"][0].data), "tape": d["tape"], "index": d["index"],
-                         "last_grad": d.get("last_grad")}
-
-
-_wrap = None  # tensor._wrap, bound by tensor.py once Tensor exists (tensor.py imports this module)
-
-
-def _check_compatible(cls, inputs):
-    """All inputs of one op must share a device and a dtype: no silent transfers or upcasts."""
-    first = inputs[0].data
-    for i, t in enumerate(inputs[1:], 1):
-        d = t.data
-        if type(d) is not type(first):
-            raise TypeError(f"{cls.__name__}: input 0 is on {inputs[0].device} but input {i} is on "
-                               f"{t.device}; move one with .to(device)")
-        if d.dtype != first.dtype:
-            raise TypeError(f"{cls.__name__}: input 0 is {first.dtype} {tuple(first.shape)} but input {i} is "
-                            f"{d.dtype} {tuple(d.shape)}; convert one explicitly (.float(), .double()) "
-                            "-- mixing would silently upcast")

@@ -6,12 +6,12 @@ import numpy as np
 from . import backend
 
 
-def saved_nbytes(fn):
-    """Bytes of the arrays an entry holds for its backward (each distinct array counted once)."""
-    if fn.freed:
+def saved_nbytes(entry):
+    """Bytes of the arrays an entry's op holds for its backward (each distinct array counted once)."""
+    if entry.freed:
         return 0
     seen, total = set(), 0
-    stack = [v for k, v in vars(fn).items() if k not in fn._META]
+    stack = list(vars(entry.function).values())
     while stack:
         v = stack.pop()
         if isinstance(v, (tuple, list)):
@@ -34,25 +34,24 @@ def _shape(s):
     return str(tuple(int(n) for n in s))  # Python's own spelling: (), (200,), (4, 27)
 
 
-def _grad_norm(fn):
-    g = fn.last_grad
+def _grad_norm(entry):
+    g = entry.grad_out
     if g is None:
         return "—"
     norm = float(np.sqrt(float((g.astype("float64") ** 2).sum()))) if g.size else 0.0
     return f"{norm:.4g}" if math.isfinite(norm) else str(norm)
 
 
-def entry_row(fn):
+def entry_row(entry):
     """The table row of one entry: index, op, shapes, dtype, device, saved bytes, grad norm."""
-    if fn.freed:
-        ins, saved = fn.in_shapes, "freed"
-        dev = "cpu" if fn.array_type is np.ndarray else "cuda"
+    if entry.freed:
+        ins, saved, dev = entry.in_shapes, "freed", entry.device
     else:
-        ins = tuple(t.data.shape for t in fn.inputs)
-        dev = backend.device_of(fn.inputs[0].data)
-        saved = human_bytes(saved_nbytes(fn))
-    shapes = ", ".join(_shape(s) for s in ins) + " → " + _shape(fn.out_shape)
-    return (str(fn.index), type(fn).__name__, shapes, str(fn.out_dtype), dev, saved, _grad_norm(fn))
+        ins = tuple(t.array.shape for t in entry.inputs)
+        dev = backend.device_of(entry.inputs[0].array) if entry.inputs else "cpu"
+        saved = human_bytes(saved_nbytes(entry))
+    shapes = ", ".join(_shape(s) for s in ins) + " → " + _shape(entry.out_shape)
+    return (str(entry.index), entry.name, shapes, str(entry.out_dtype), dev, saved, _grad_norm(entry))
 
 
 HEADER = ("#", "op", "inputs → output", "dtype", "device", "saved", "|grad out|")
@@ -75,10 +74,10 @@ def format_table(rows, header=HEADER):
 def format_tape(tape):
     """The whole tape: a summary line and one row per entry."""
     entries = tape.entries
-    live = [fn for fn in entries if not fn.freed]
-    total = sum(saved_nbytes(fn) for fn in live)
+    live = [e for e in entries if not e.freed]
+    total = sum(saved_nbytes(e) for e in live)
     head = (f"Tape with {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} "
             f"({len(live)} live, {len(entries) - len(live)} freed), {human_bytes(total)} saved for backward")
     if not entries:
         return head
-    return head + "\n" + format_table(entry_row(fn) for fn in entries)
+    return head + "\n" + format_table(entry_row(e) for e in entries)

@@ -1,107 +1,206 @@
-"""Tensor: one backend array, whether it needs a gradient, its gradient, and the entry that made it."""
+"""Tensor: one backend array, whether it needs a gradient, its gradient, and the entry that made it.
+
+The engine works on raw arrays (`t.array`); `.data` and `.grad` are Tensors, as in torch,
+so lecture code such as `p.data += -lr * p.grad` or `p.grad.std()` means what it means there.
+The arithmetic, reductions and shape methods live in two mixins (tensor_math, tensor_shape).
+"""
 import numpy as np
 
 from . import backend
-from . import ops, ops_shape
-from . import tape as tape_module
-from .tape import _state
+from .grad_mode import _state, mark_modified
+from .tensor_math import TensorMath
+from .tensor_shape import TensorShape
 
-_FLOATS = (np.dtype("float32"), np.dtype("float64"))
+_FLOATS = (np.dtype("float16"), np.dtype("float32"), np.dtype("float64"))
 
 
-class Tensor:
+class Tensor(TensorMath, TensorShape):
     """An n-d array (numpy on "cpu", cupy on "cuda") that records the ops applied to it.
 
-    `.data` is the raw array and `.grad` the accumulated gradient (an array of the same
-    shape, or None), as in PyTorch: it accumulates across backward calls until you reset
-    it with `t.grad = None` (or `module.zero_grad()`).
+    `.array` is the raw array the engine computes with (shared, not copied). `.data` is the
+    same values as a Tensor without history (writing into it changes this tensor, and is not
+    recorded: a gradient computed from values changed that way is silently stale, as in torch).
+    `.grad` is the accumulated gradient, a Tensor or None: it accumulates across backward
+    calls until reset with `t.grad = None` (or `module.zero_grad()`).
     """
-    __slots__ = ("data", "requires_grad", "grad", "_node")
+    __slots__ = ("array", "requires_grad", "_grad", "_entry", "__weakref__")
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
-        data = _to_array(data, dtype, device)
-        if requires_grad and data.dtype not in _FLOATS:
-            raise TypeError(f"only float32/float64 tensors can require grad, got {data.dtype}")
-        self.data = data
+        from .coerce import to_array  # coerce is a floor above: it knows Tensor
+        array = to_array(data, dtype, device, copy=True)
+        if requires_grad and array.dtype not in _FLOATS:
+            raise TypeError(f"only floating point tensors can require grad, got {array.dtype}")
+        self.array = array
         self.requires_grad = bool(requires_grad)
-        self.grad = None
-        self._node = None
+        self._grad = None
+        self._entry = None
 
     # -- facts -------------------------------------------------------------------------
-    shape = property(lambda self: tuple(self.data.shape), doc="The shape, a tuple.")
-    ndim = property(lambda self: self.data.ndim, doc="Number of dimensions.")
-    dtype = property(lambda self: self.data.dtype, doc="The numpy dtype.")
-    device = property(lambda self: backend.device_of(self.data), doc='"cpu" or "cuda".')
-    is_leaf = property(lambda self: self._node is None, doc="Not produced by a recorded op.")
-    op = property(lambda self: self._node, doc="The tape entry that produced this tensor, or None.")
+    shape = property(lambda self: tuple(self.array.shape), doc="The shape, a tuple.")
+    ndim = property(lambda self: self.array.ndim, doc="Number of dimensions.")
+    dtype = property(lambda self: self.array.dtype, doc="The numpy dtype.")
+    device = property(lambda self: backend.device_of(self.array), doc='"cpu" or "cuda".')
+    is_leaf = property(lambda self: self._entry is None, doc="Not produced by a recorded op.")
+    entry = property(lambda self: self._entry, doc="The tape entry that produced this tensor, or None.")
+    grad_fn = entry  # torch's name for the same thing
+    is_cuda = property(lambda self: self.device == "cuda")
 
     def size(self, dim=None):
         """The shape, or one dimension of it (as torch)."""
-        return self.shape if dim is None else self.data.shape[dim]
+        return self.shape if dim is None else self.array.shape[dim]
 
     def numel(self):
-        return int(self.data.size)
+        return int(self.array.size)
+
+    nelement = numel
+
+    def dim(self):
+        return self.array.ndim
+
+    def element_size(self):
+        return self.array.itemsize
 
     def __len__(self):
-        return len(self.data)
+        if not self.array.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.array)
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
-            raise ValueError(f"item() needs a one-element tensor, got shape {self.shape}")
-        return self.data.item()  # numpy and cupy both read one-element arrays of any shape
+        if self.array.size != 1:
+            raise RuntimeError(f"a Tensor with {self.array.size} elements cannot be converted to a Scalar "
+                               f"(item() needs one element, got shape {self.shape})")
+        return self.array.item()  # numpy and cupy both read one-element arrays of any shape
 
     def __float__(self):
         return float(self.item())
 
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.array.dtype.kind not in "iu" or self.array.size != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, "
+                            f"got {self.short()}")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.array.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
+                               f"(shape {self.shape}); use .any() or .all()")
+        return bool(self.item())
+
     def numpy(self):
         """The values as a numpy array (the array itself on cpu; a host copy from cuda)."""
-        return backend.to_numpy(self.data)
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead (or .array for the raw array)")
+        return backend.to_numpy(self.array)
+
+    def __array__(self, dtype=None, copy=None):
+        a = backend.to_numpy(self.array)
+        return a if dtype is None else a.astype(dtype, copy=False)
 
     def tolist(self):
-        return self.numpy().tolist()
+        return backend.to_numpy(self.array).tolist()
 
     def short(self):
         """'tensor of shape (3, 4) float32 on cpu' -- for error messages."""
         return f"tensor of shape {self.shape} {self.dtype} on {self.device}"
 
     def __repr__(self):
-        body = np.array2string(self.numpy(), separator=", ", precision=4, threshold=40, prefix="tensor(")
-        extra = [f"dtype={self.dtype}"] if self.dtype not in (np.float32, np.int64) else []
-        if self.device != "cpu":
-            extra.append(f"device='{self.device}'")
-        if self._node is not None:
-            extra.append(f"op={type(self._node).__name__}")
-        elif self.requires_grad:
-            extra.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+        from .tensor_print import format_tensor  # printing is a floor above
+        return format_tensor(self)
+
+    __hash__ = object.__hash__  # __eq__ is elementwise (as torch); tensors still key dicts by identity
+
+    # -- data and grad, as torch --------------------------------------------------------
+    @property
+    def data(self):
+        """The values as a Tensor without history, sharing memory with this one."""
+        return _wrap(self.array)
+
+    @data.setter
+    def data(self, value):
+        """Replace the values (not recorded): a Tensor of the same kind, or an array."""
+        array = value.array if isinstance(value, Tensor) else value
+        if not hasattr(array, "dtype"):
+            raise TypeError(f"data must be a Tensor or an array, got {type(value).__name__}")
+        self.array = array
+
+    @property
+    def grad(self):
+        """The accumulated gradient (a Tensor like this one), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                if not hasattr(value, "dtype"):
+                    raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+                value = _wrap(value)
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: {value.shape} "
+                                   f"for a tensor of shape {self.shape}")
+            if value.dtype != self.dtype or type(value.array) is not type(self.array):
+                raise TypeError(f"assigned grad is {value.dtype} on {value.device}, the tensor is "
+                                f"{self.dtype} on {self.device}")
+        self._grad = value
 
     # -- conversion --------------------------------------------------------------------
     def detach(self):
         """The same array, cut from the tape (shares memory)."""
-        return _wrap(self.data)
+        return _wrap(self.array)
+
+    def detach_(self):
+        self._entry = None
+        self.requires_grad = False
+        return self
 
     def requires_grad_(self, flag=True):
         """Mark a leaf as needing a gradient (in place); returns self."""
-        if self._node is not None and not flag:
-            raise RuntimeError("cannot clear requires_grad of a non-leaf tensor; use .detach()")
-        if flag and self.data.dtype not in _FLOATS:
-            raise TypeError(f"only float32/float64 tensors can require grad, got {self.dtype}")
+        if self._entry is not None and not flag:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables; use .detach()")
+        if flag and self.array.dtype not in _FLOATS:
+            raise TypeError(f"only floating point tensors can require grad, got {self.dtype}")
         self.requires_grad = bool(flag)
         return self
 
-    def to(self, device=None, dtype=None):
-        """A copy on `device` and/or with `dtype` (a leaf; no history); self when neither changes."""
-        data = self.data
-        if device is not None:
-            backend.module_for(device)
-            data = backend.to_device(data, device)
-        if dtype is not None:
-            data = data.astype(dtype, copy=False)  # unchanged -> self, so x.float() keeps x's history
-        if data is self.data:
+    def retain_grad(self):
+        """Keep this non-leaf's gradient in .grad after backward (as torch)."""
+        if self._entry is None:
             return self
-        return Tensor(data, requires_grad=self.requires_grad and data.dtype in _FLOATS)
+        self._entry.retains = self  # a cycle (tensor -> entry -> tensor) until the entry is freed
+        return self
+
+    def to(self, *args, device=None, dtype=None, copy=False):
+        """A tensor on `device` and/or with `dtype`; self when neither changes.
+
+        Changing the dtype is recorded (the gradient flows back, cast to the input's dtype);
+        moving between devices makes a leaf on the new device, as in this engine no op spans two.
+        """
+        from .coerce import parse_to_args
+        device, dtype = parse_to_args(args, device, dtype)
+        out = self
+        if dtype is not None and np.dtype(dtype) != self.array.dtype:
+            if np.dtype(dtype).kind == "f":
+                from . import ops
+                out = ops.Cast.apply(self, dtype=np.dtype(dtype))
+            else:  # an integer or bool result has no gradient (as torch)
+                out = _wrap(self.array.astype(dtype))
+        if device is not None and backend.device_of(out.array) != device:
+            backend.module_for(device)
+            moved = _wrap(backend.to_device(out.array, device))
+            moved.requires_grad = out.requires_grad and out.is_leaf
+            out = moved
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def type(self, dtype=None):
+        return str(self.dtype) if dtype is None else self.to(dtype=dtype)
 
     def cpu(self):
         return self.to("cpu")
@@ -115,194 +214,54 @@ class Tensor:
     def double(self):
         return self.to(dtype=np.float64)
 
+    def half(self):
+        return self.to(dtype=np.float16)
+
     def long(self):
         return self.to(dtype=np.int64)
 
+    def int(self):
+        return self.to(dtype=np.int32)
+
+    def bool(self):
+        return self.to(dtype=np.bool_)
+
     # -- differentiation ---------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=False, grad=None):
         """Accumulate d(self)/d(leaf) into every leaf's .grad by sweeping the tape in reverse."""
-        tape = self._node.tape if self._node is not None else _state.tape
-        tape.backward(self, grad, retain_graph)
+        tape = self._entry.tape if self._entry is not None else _state.tape
+        tape.backward(self, gradient if grad is None else grad, retain_graph)
 
-    # -- arithmetic (each maps to one op; the tape reduces broadcast gradients) -----------
-    def _const(self, x):
-        """Wrap a Python/numpy constant in this tensor's dtype and device (never upcasts)."""
-        if isinstance(x, Tensor):
-            return x
-        xp = backend.xp_of(self.data)
-        if isinstance(x, (int, float)) and not isinstance(x, bool):
-            if isinstance(x, float) and self.data.dtype.kind != "f":
-                raise TypeError(f"{self.dtype} tensor with the float {x}: the result would be truncated; "
-                                "convert the tensor with .float() or .double() first")
-            return _wrap(xp.asarray(x, dtype=self.data.dtype))
-        arr = x if type(x) is type(self.data) else xp.asarray(x)
-        return _wrap(arr)
-
-    def __add__(self, other):
-        return ops.Add.apply(self, self._const(other))
-
-    def __radd__(self, other):
-        return ops.Add.apply(self._const(other), self)
-
-    def __sub__(self, other):
-        return ops.Sub.apply(self, self._const(other))
-
-    def __rsub__(self, other):
-        return ops.Sub.apply(self._const(other), self)
-
-    def __mul__(self, other):
-        return ops.Mul.apply(self, self._const(other))
-
-    def __rmul__(self, other):
-        return ops.Mul.apply(self._const(other), self)
-
-    def __truediv__(self, other):
-        return ops.Div.apply(self, self._const(other))
-
-    def __rtruediv__(self, other):
-        return ops.Div.apply(self._const(other), self)
-
-    def __neg__(self):
-        return ops.Neg.apply(self)
-
-    def __pow__(self, exponent):
-        if isinstance(exponent, Tensor) or not np.isscalar(exponent):
-            raise TypeError("pow takes a scalar exponent (x ** 2, x ** -0.5); "
-                            f"got {type(exponent).__name__}")
-        return ops.Pow.apply(self, exponent=float(exponent))
-
-    def __matmul__(self, other):
-        return ops.Matmul.apply(self, self._const(other))
-
-    def __rmatmul__(self, other):
-        return ops.Matmul.apply(self._const(other), self)
-
-    def exp(self):
-        return ops.Exp.apply(self)
-
-    def log(self):
-        return ops.Log.apply(self)
-
-    def tanh(self):
-        return ops.Tanh.apply(self)
-
-    def relu(self):
-        return ops.Relu.apply(self)
-
-    # -- reductions --------------------------------------------------------------------
-    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        """Sum over `dim` (int, tuple, or all); torch's keepdim and numpy's keepdims both work."""
-        return ops_shape.Sum.apply(self, **_axes(self, dim, axis, keepdim, keepdims))
-
-    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return ops_shape.Mean.apply(self, **_axes(self, dim, axis, keepdim, keepdims))
-
-    def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        """Maximum over axes; ties share the gradient equally (as torch.amax)."""
-        return ops_shape.Max.apply(self, **_axes(self, dim, axis, keepdim, keepdims))
-
-    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        """As torch: with no dim the maximum (ties share the gradient); with an int dim a
-        (values, indices) pair whose gradient goes to the returned index only."""
-        d = dim if dim is not None else axis
-        if d is None or isinstance(d, tuple):
-            return self.amax(dim, keepdim, axis=axis, keepdims=keepdims)
-        kw = _axes(self, dim, axis, keepdim, keepdims)
-        indices = self.argmax(kw["axis"][0], keepdim=True) if self.ndim else _wrap(self.data.argmax().reshape(()))
-        values = ops_shape.TakeAlong.apply(self, idx=indices.data, axis=kw["axis"][0], keepdims=kw["keepdims"])
-        if not kw["keepdims"] and self.ndim:
-            indices = _wrap(indices.data.squeeze(kw["axis"][0]))
-        return ops_shape.MaxResult(values, indices)
-
-    def argmax(self, dim=None, keepdim=False):
-        """Indices of the maxima (an int64 tensor; not differentiable)."""
-        out = self.data.argmax(axis=dim)
-        if keepdim and dim is not None:
-            out = backend.xp_of(out).expand_dims(out, dim)
-        return _wrap(out.astype(np.int64, copy=False))
-
-    # -- shape -------------------------------------------------------------------------
-    def reshape(self, *shape):
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return ops_shape.Reshape.apply(self, shape=tuple(int(n) for n in shape))
-
-    view = reshape
-
-    def flatten(self, start_dim=0):
-        return self.reshape(*self.shape[:start_dim], -1)
-
-    def permute(self, *dims):
-        dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-        return ops_shape.Permute.apply(self, axes=tuple(dims))
-
-    def transpose(self, dim0=-2, dim1=-1):
-        """Swap two dimensions (torch semantics)."""
-        axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
-        return ops_shape.Permute.apply(self, axes=tuple(axes))
-
-    @property
-    def T(self):
-        """All dimensions reversed (a 2-D transpose)."""
-        return ops_shape.Permute.apply(self, axes=tuple(range(self.ndim - 1, -1, -1)))
-
-    def __getitem__(self, index):
-        return ops_shape.index(self, index)
+    # -- in place, as torch: recorded, and checked against saved arrays -----------------
+    def _write(self, result, what):
+        """Write `result`'s values into this tensor's memory and take over its history."""
+        if self.requires_grad and self._entry is None and _state.grad_enabled:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation "
+                               f"({what} on {self.short()}); wrap it in no_grad(), or write to .data")
+        array = self.array
+        if result.array is not array:
+            if result.array.shape != array.shape:
+                raise RuntimeError(f"output with shape {array.shape} doesn't match the broadcast shape "
+                                   f"{tuple(result.array.shape)} ({what})")
+            if result.array.dtype != array.dtype and array.dtype.kind in "iub" and result.array.dtype.kind == "f":
+                raise RuntimeError(f"result type {result.array.dtype} can't be cast to the desired output "
+                                   f"type {array.dtype} ({what})")
+            array[...] = result.array
+        mark_modified(array, f"{self.short()} ({what})")
+        if result._entry is not None:
+            result._entry.out_shape = array.shape
+            self._entry = result._entry
+            self.requires_grad = True
+        return self
 
 
-def _axes(t, dim, axis, keepdim, keepdims):
-    """Normalize torch-style (dim, keepdim) and numpy-style (axis, keepdims) to forward params."""
-    if dim is not None and axis is not None:
-        raise TypeError("pass dim or axis, not both")
-    ax = dim if dim is not None else axis
-    keep = bool(keepdim if keepdims is None else keepdims)
-    if ax is None:
-        return {"axis": None, "keepdims": keep}
-    ax = (ax,) if isinstance(ax, (int, np.integer)) else tuple(ax)
-    nd = t.ndim
-    norm = []
-    for a in ax:
-        if not -max(nd, 1) <= a < max(nd, 1):  # a 0-d tensor accepts dim 0 and -1, as torch
-            raise IndexError(f"axis {a} is out of range for a tensor of shape {t.shape}")
-        norm.append(a % max(nd, 1))
-    if len(set(norm)) != len(norm):
-        raise ValueError(f"repeated axis in {ax}")
-    return {"axis": tuple(sorted(norm)), "keepdims": keep}
-
-
-def _wrap(data):
+def _wrap(array):
     """A Tensor around an array produced by an op (no checks, no copy): the hot path."""
-    if type(data) is not np.ndarray and backend.device_of(data) == "cpu":
-        data = np.asarray(data)  # numpy scalars from full reductions, Python numbers from custom ops
+    if type(array) is not np.ndarray and backend.device_of(array) == "cpu":
+        array = np.asarray(array)  # numpy scalars from full reductions, Python numbers from custom ops
     t = Tensor.__new__(Tensor)
-    t.data = data
+    t.array = array
     t.requires_grad = False
-    t.grad = None
-    t._node = None
+    t._grad = None
+    t._entry = None
     return t
-
-
-tape_module._wrap = _wrap
-
-
-def _to_array(data, dtype, device):
-    """An array for Tensor(): lists and scalars default to float32 (floats) or int64 (ints)."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if device is None:
-        device = backend.device_of(data) if hasattr(data, "dtype") and hasattr(data, "shape") else "cpu"
-    xp = backend.module_for(device)
-    if hasattr(data, "dtype") and hasattr(data, "shape"):
-        arr = backend.to_device(data, device)
-        if dtype is not None:
-            arr = arr.astype(dtype, copy=False)
-        return xp.array(arr, copy=True) if arr is data else arr
-    arr = np.asarray(data)
-    if dtype is None:
-        if arr.dtype.kind == "f":
-            dtype = np.float32
-        elif arr.dtype.kind in "iu":
-            dtype = np.int64
-        elif arr.dtype.kind != "b":
-            raise TypeError(f"cannot make a tensor from {type(data).__name__} with dtype {arr.dtype}")
-    return xp.asarray(arr, dtype=dtype)

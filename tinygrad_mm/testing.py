@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from . import backend
 from .compare import TorchMismatch, compare_with_torch
 from .gradcheck import gradcheck
 from .tape import Tape
@@ -136,11 +137,11 @@ class OpCheckError(AssertionError):
                          + "  " + detail.replace("\n", "\n  "))
 
 
-def _saved(node):
-    """(name, array) for every array an entry saved for backward (inside tuples/lists too)."""
+def _saved(fn):
+    """(name, array) for every array an op saved for backward (inside tuples/lists too)."""
     out = []
-    for k, v in vars(node).items():
-        if k in node._META:
+    for k, v in vars(fn).items():
+        if k == "needs_input_grad":
             continue
         stack = [(f"self.{k}", v)]
         while stack:
@@ -185,10 +186,10 @@ class _Checker:
 
     def check_forward(self, case, ts, out):
         for i, (a, t) in enumerate(zip(case.arrays, ts)):
-            if _changed(a, t.data):
+            if _changed(a, t.array):
                 self.fail("forward leaves its inputs intact", case, f"forward modified input {i} in place")
         ref = np.asarray(self.reference(*[a.copy() for a in case.arrays], **case.fresh_params()))
-        got = out.numpy()
+        got = backend.to_numpy(out.array)
         prop = "forward matches the reference"
         if got.shape != ref.shape:
             self.fail(prop, case, f"output shape {got.shape}, reference shape {ref.shape}")
@@ -202,7 +203,7 @@ class _Checker:
 
     def check_backward(self, case, out, ts, seed):
         """Call the entry's backward directly, as the tape would, and inspect what it returns."""
-        node = out.op
+        node = out.entry.function
         g = np.asarray(np.random.default_rng(seed).standard_normal(out.shape), dtype=out.dtype)
         g_before = g.copy()
         saved = [(name, a, a.copy()) for name, a in _saved(node)]
@@ -227,7 +228,7 @@ class _Checker:
                                       f"has shape {t.shape} and dtype {t.dtype}", seed)
         prop = "backward leaves its inputs, saved arrays and the upstream gradient intact"
         for i, (a, t) in enumerate(zip(case.arrays, ts)):
-            if _changed(a, t.data):
+            if _changed(a, t.array):
                 self.fail(prop, case, f"backward modified input {i} in place", seed)
         if _changed(g_before, g):
             self.fail(prop, case, "backward modified the upstream gradient in place", seed)
@@ -235,7 +236,7 @@ class _Checker:
             if _changed(before, a):
                 self.fail(prop, case, f"backward modified the saved array {name} in place "
                                       "(a second backward, with retain_graph=True, would be wrong)", seed)
-        others = [(f"input {i}", t.data) for i, t in enumerate(ts)] + [(n, a) for n, a, _ in saved]
+        others = [(f"input {i}", t.array) for i, t in enumerate(ts)] + [(n, a) for n, a, _ in saved]
         if not self.allow_upstream_views:
             others.append(("the upstream gradient", g))
         prop = "backward returns fresh arrays (no aliasing)"

@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..backend import xp_of
-from ..tape import Function
+from ..function import Function
 
 
 def _stable_exp(x, axis, m=None):
@@ -99,13 +99,13 @@ class CrossEntropy(Function):
         n = logits.shape[0]
         rows = xp.arange(n)
         safe_t = target if valid is None else xp.where(valid, target, 0)
-        m = backend.row_max(logits)                     # (N, 1)
+        m = kernels.row_max(logits)                     # (N, 1)
         # checked before exp (inf - inf would warn); one sum is finite iff every max is -- or
         # overflowed, and then the exact test decides
         if not math.isfinite(m.sum()) and not bool(xp.isfinite(m).all()):
             raise ValueError(_bad_rows_message(m))
         e, m = _stable_exp(logits, 1, m)                # (N, C), (N, 1)
-        s = backend.row_sum(e)                          # (N, 1), >= 1 since the max maps to exp(0)
+        s = kernels.row_sum(e)                          # (N, 1), >= 1 since the max maps to exp(0)
         e /= s
         # loss = lse - logit[t] = log(s) - (logit[t] - max): the shifted form stays exact when
         # the target is the max (logits [[1e4, 0]], target 0 -> exactly 0, not 1e4 - 1e4 rounding)
@@ -134,7 +134,7 @@ class CrossEntropy(Function):
             scale = g[:, None]                          # (N, 1): each row its own upstream
         else:
             scale = g / self.count if self.reduction == "mean" else g
-        d = backend.softmax_xent_grad(self.p, self.t, self.rows, scale)
+        d = kernels.softmax_xent_grad(self.p, self.t, self.rows, scale)
         if self.valid is not None:
             d *= self.valid[:, None]                    # ignored rows get no gradient
         return d

@@ -3,8 +3,8 @@ import math
 
 import numpy as np
 
-from .. import backend, creation, ops, ops_shape
-from ..tape import no_grad
+from .. import backend, creation, ops, ops_index, ops_shape
+from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .module import Module
 
@@ -29,10 +29,13 @@ class Embedding(Module):
                                      device=device, requires_grad=True)
 
     def forward(self, idx):
-        arr = idx.data if type(idx) is Tensor else idx
-        if type(arr) is not type(self.weight.data) or arr.dtype.kind not in "iu":  # lists, other devices
-            arr = ops_shape._index_array(self.weight, idx, "embedding indices")
-        return ops_shape.Embedding.apply(self.weight, idx=arr)  # range-checked inside
+        arr = idx.array if type(idx) is Tensor else idx
+        if type(arr) is not type(self.weight.array) or arr.dtype.kind not in "iu":  # lists, other devices
+            arr = ops_index.index_array(self.weight, idx, "embedding indices")
+            if arr.dtype.kind not in "iu":
+                raise TypeError(f"Embedding indices must be integers, got dtype {arr.dtype}")
+        backend.check_index_range(arr, self.num_embeddings, what="index")  # torch refuses negatives here
+        return ops_index.GatherRows.apply(self.weight, idx=arr)
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
@@ -54,8 +57,8 @@ class Linear(Module):
 
     def forward(self, x):
         if self.bias is None:
-            return ops.Linear.apply(x, self.weight)
-        return ops.Linear.apply(x, self.weight, self.bias)
+            return ops.Affine.apply(x, self.weight)
+        return ops.Affine.apply(x, self.weight, self.bias)
 
     def extra_repr(self):
         return f"{self.in_features} → {self.out_features}{'' if self.bias is not None else ', bias=False'}"
@@ -73,7 +76,7 @@ class Flatten(Module):
         self.start_dim = start_dim
 
     def forward(self, x):
-        shape = x.data.shape
+        shape = x.array.shape
         return ops_shape.Reshape.apply(x, shape=shape[:self.start_dim] + (-1,))
 
 
@@ -129,8 +132,8 @@ class BatchNorm1d(Module):
             var = (centered * centered).mean(0, keepdim=True)    # (1, C), biased
             with no_grad():
                 m = self.momentum
-                self.running_mean.data = (1 - m) * self.running_mean.data + m * mean.data[0]
-                self.running_var.data = (1 - m) * self.running_var.data + m * var.data[0] * (n / (n - 1))
+                self.running_mean.array = (1 - m) * self.running_mean.array + m * mean.array[0]
+                self.running_var.array = (1 - m) * self.running_var.array + m * var.array[0] * (n / (n - 1))
             xhat = centered * (var + self.eps) ** -0.5
         else:
             xhat = (x - self.running_mean) * (self.running_var + self.eps) ** -0.5

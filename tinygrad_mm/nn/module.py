@@ -89,10 +89,10 @@ class Module:
         if device is not None:
             backend.module_for(device)
         for _, t in self._named_tensors():
-            data = t.data if device is None else backend.to_device(t.data, device)
+            data = t.array if device is None else backend.to_device(t.array, device)
             if dtype is not None and data.dtype.kind == "f":
                 data = data.astype(dtype)
-            t.data = data
+            t.array = data
             t.grad = None
         return self
 
@@ -104,7 +104,7 @@ class Module:
 
     def state_dict(self):
         """Name -> array copy of every parameter and buffer."""
-        return OrderedDict((name, t.data.copy()) for name, t in self._named_tensors())
+        return OrderedDict((name, t.array.copy()) for name, t in self._named_tensors())
 
     def load_state_dict(self, state):
         """Copy arrays into parameters/buffers; any missing, unexpected or mis-shaped entry is an
@@ -127,7 +127,7 @@ class Module:
         values = {k: backend.to_device(backend.to_numpy(state[k]), t.device).astype(t.dtype, copy=True)
                   for k, t in own.items()}
         for k, t in own.items():
-            t.data = values[k]
+            t.array = values[k]
             t.grad = None
 
     # -- display -----------------------------------------------------------------------------

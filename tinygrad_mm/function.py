@@ -1,0 +1,86 @@
+"""The op contract: a Function is one op, `forward` and `backward` on raw arrays.
+
+As in the 2020 tinygrad, the instance is the op's context: `forward` stores on `self`
+what `backward` needs, and nothing else lives there. The tape's bookkeeping for a
+recorded op (its inputs, index, adjoint, shapes) is a separate `tape.Entry`.
+"""
+import numpy as np
+
+from . import backend
+from .grad_mode import _state
+from . import tensor as _tensor  # partly built while tensor.py imports its mixins
+
+
+class Function:
+    """One op: `forward` and `backward` on raw arrays; the instance holds what forward saved.
+
+    Subclass it, then call `MyOp.apply(*tensors, **params)`. `forward(*arrays, **params)`
+    returns the output array and stores on `self` what backward needs. `backward(grad)`
+    returns one gradient per tensor input (None where not needed; see
+    `self.needs_input_grad`), each shaped like that input -- or, with `broadcasts = True`,
+    shaped like the output, and the tape reduces it over the broadcast dimensions.
+    Positional inputs are the differentiable tensors and must share one device and dtype;
+    pass anything else (index arrays, axes, flags) as keyword parameters.
+    """
+    broadcasts = False
+    needs_input_grad = ()
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, *arrays)")
+
+    def backward(self, grad):
+        raise NotImplementedError(f"{type(self).__name__} must define backward(self, grad)")
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run forward on the inputs' arrays and, if any input requires grad, record an entry."""
+        fn = cls()
+        try:
+            fn.needs_input_grad = needs = tuple([t.requires_grad for t in inputs])
+        except AttributeError:
+            bad = next(x for x in inputs if not isinstance(x, _tensor.Tensor))
+            raise TypeError(f"{cls.__name__}.apply takes Tensors as positional inputs, got "
+                            f"{type(bad).__name__}; pass constants as keyword parameters") from None
+        if len(inputs) == 1:
+            out = fn.forward(inputs[0].array, **params)
+        else:
+            arrays = [t.array for t in inputs]
+            a = arrays[0]
+            for d in arrays:  # one device and one dtype per op: no silent transfers or upcasts
+                if type(d) is not type(a) or d.dtype is not a.dtype and d.dtype != a.dtype:
+                    _check_compatible(cls, inputs)
+            out = fn.forward(*arrays, **params)
+        if type(out) is not np.ndarray:  # cupy arrays and numpy scalars pass; Tensors and lists do not
+            out = _check_output(cls, out, inputs)
+        out = _tensor._wrap(out)
+        if True in needs and _state.grad_enabled:
+            _state.tape.record(fn, inputs, out)
+        return out
+
+
+def _check_output(cls, out, inputs):
+    """forward must return an array: a Tensor (or a list) here would build an object-dtype tensor."""
+    if isinstance(out, _tensor.Tensor):
+        raise TypeError(f"{cls.__name__}.forward returned a Tensor; forward works on raw arrays and must "
+                        "return an array (use .array inside forward, or build the op from Tensor ops instead)")
+    if hasattr(out, "dtype") and hasattr(out, "shape"):
+        return out
+    if isinstance(out, (int, float)) and not isinstance(out, bool) and inputs:
+        first = inputs[0].array  # a Python number from a scalar custom op: an array like the inputs
+        return backend.xp_of(first).asarray(out, dtype=first.dtype)
+    raise TypeError(f"{cls.__name__}.forward returned {type(out).__name__}, not an array")
+
+
+def _check_compatible(cls, inputs):
+    """All inputs of one op must share a device and a dtype: no silent transfers or upcasts."""
+    first = inputs[0].array
+    for i, t in enumerate(inputs[1:], 1):
+        d = t.array
+        if type(d) is not type(first):
+            raise TypeError(f"{cls.__name__}: input 0 is a {type(first).__module__}.{type(first).__name__} "
+                            f"on {inputs[0].device} but input {i} is a {type(d).__module__}.{type(d).__name__} "
+                            f"on {t.device}; move one with .to(device)")
+        if d.dtype != first.dtype:
+            raise TypeError(f"{cls.__name__}: input 0 is {first.dtype} {tuple(first.shape)} but input {i} is "
+                            f"{d.dtype} {tuple(d.shape)}; convert one explicitly (.float(), .double()) "
+                            "-- mixing would silently upcast")

@@ -1,0 +1,110 @@
+"""Recording state: which tape records, whether recording is on, and in-place modifications.
+
+The bottom floor of the engine (tensor, function and tape all read it). Module-global and
+single-threaded, like torch's grad mode.
+
+In-place modifications (the version counter): an op's backward may need arrays its forward
+saved, and an in-place op (`x += 1`, `x[i] = v`, an optimizer step) can overwrite them after
+the fact. Each entry remembers the global `version` when it was recorded; each in-place op
+bumps it and logs the storage it wrote. A backward whose entry is older than the newest
+modification checks whether the op saved an array of a modified storage and, if so, raises
+torch's "modified by an inplace operation" error instead of computing a wrong gradient.
+The check costs one integer comparison per entry when nothing was modified.
+"""
+import weakref
+
+
+class _State:
+    tape = None           # the tape ops record on (set by tape.py)
+    grad_enabled = True
+    version = 0           # bumped by every in-place modification
+    modified = []         # (version, weak reference to the modified storage, its description)
+
+
+_state = _State()
+
+
+class no_grad:
+    """Context manager (and decorator) under which no op is recorded."""
+    _mode = False
+
+    def __enter__(self):
+        self._prev = _state.grad_enabled
+        _state.grad_enabled = self._mode
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self._prev
+
+    def __call__(self, f):
+        mode = type(self)
+
+        def wrapper(*args, **kwargs):
+            with mode():
+                return f(*args, **kwargs)
+        wrapper.__name__, wrapper.__doc__ = f.__name__, f.__doc__
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager (and decorator) that turns recording back on, e.g. inside no_grad."""
+    _mode = True
+
+
+def is_grad_enabled():
+    """Whether ops on tensors that require grad are being recorded."""
+    return _state.grad_enabled
+
+
+def set_grad_enabled(mode):
+    """Turn recording on or off (as torch.set_grad_enabled, without the context-manager form)."""
+    _state.grad_enabled = bool(mode)
+
+
+def storage(a):
+    """The array that owns `a`'s memory (numpy and cupy point every view at its owner)."""
+    base = a.base
+    return a if base is None else base
+
+
+def mark_modified(a, what):
+    """Record that array `a` was written in place (`what` names it for the error message)."""
+    _state.version += 1
+    owner = storage(a)
+    try:
+        ref = weakref.ref(owner)
+    except TypeError:  # an array type without weak references: hold it (the log is trimmed)
+        ref = (lambda o: lambda: o)(owner)
+    log = _state.modified
+    log.append((_state.version, ref, what))
+    if len(log) > 256:
+        trim_modified()
+
+
+def trim_modified():
+    """Forget modifications no live entry can be affected by (older than every live entry)."""
+    from .tape import oldest_live_stamp  # the tapes are a floor above; only called when the log is long
+    oldest = oldest_live_stamp()
+    _state.modified = [m for m in _state.modified if m[0] > oldest and m[1]() is not None]
+
+
+def check_unmodified(entry):
+    """Raise if an array entry's op saved was written in place after the entry was recorded."""
+    newer = [m for m in _state.modified if m[0] > entry.stamp]
+    if not newer:
+        return
+    saved = {}
+    stack = list(vars(entry.function).values())
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (tuple, list)):
+            stack.extend(v)
+        elif hasattr(v, "dtype") and hasattr(v, "base"):
+            saved[id(storage(v))] = v
+    for version, ref, what in newer:
+        owner = ref()
+        if owner is not None and id(owner) in saved:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: {what} was written after entry #{entry.index} ({entry.name}) saved it for "
+                f"backward (modification {version}, entry recorded at {entry.stamp}). Compute with an "
+                "out-of-place op instead (x = x + 1, not x += 1), or .clone() the tensor before writing it")

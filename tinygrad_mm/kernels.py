@@ -1,0 +1,150 @@
+"""Fast paths where plain numpy is measurably slow on the shapes training makes, and the cupy kernels.
+
+Each function's docstring starts with the plain one-liner it stands for; each threshold is a
+named constant with the measurement behind it (2-core CPU, float32, the name model's shapes).
+Set TINYGRAD_MM_PLAIN_KERNELS=1 to run every function as its plain one-liner: the test suite
+runs once that way too, so a fast path can never be the only thing that is right.
+This is the only module with cupy-specific code; ops call it and never branch on the device.
+"""
+import os
+
+import numpy as np
+
+from .backend import _cp, _cpx, xp_of
+from .host_pool import host_pool
+
+PLAIN = os.environ.get("TINYGRAD_MM_PLAIN_KERNELS") == "1"
+
+# elements: under this a call's fixed overhead dominates whatever the method (a 32 x 200 step
+# array, 6400 elements, gains nothing from any path below; 16384 x 27 = 442k elements gains 4x)
+SMALL = 1 << 14
+# one-hot entries: past this the (n, K) one-hot matrix itself (32 MiB in float32) costs more
+# than the bincount it replaces (K=228146, D=27: one-hot 10 ms, flattened bincount 37 ms, but
+# the matrix is 24 MiB there; at 2^24 entries bincount per column wins)
+ONEHOT_MAX = 1 << 23
+# gathered rows: with at least this many rows of at most NARROW columns, one bincount per
+# column beats the one-hot matmul (K=49152, D=10, inside a training step: 1.4 ms vs 2.0 ms)
+MANY_ROWS, NARROW = 1 << 14, 16
+# row maxima: on at least TALL rows of at most SHORT columns, a maximum per column is ~4x
+# faster than numpy's per-row reduction (16384 x 27: 260 µs, not 1,000)
+TALL, SHORT = 512, 64
+
+
+def scatter_add_rows(idx, rows, n):
+    """np.add.at(out := zeros((n, D)), idx.ravel(), rows.reshape(-1, D)); return out.
+
+    `g[idx] += v` keeps only one of repeated indices, so this must accumulate. On numpy,
+    np.add.at is slow; a one-hot (n, K) matrix times rows (K, D) lets BLAS do the sums
+    (27-row table, K=96, D=10: 4 µs, add.at 8).
+    """
+    idx = idx.ravel()
+    d = rows.shape[-1]
+    rows = rows.reshape(idx.size, d)  # not (-1, d): -1 is ambiguous when d == 0
+    if type(rows) is np.ndarray:
+        if PLAIN:
+            out = np.zeros((n, d), dtype=rows.dtype)
+            np.add.at(out, idx, rows)
+            return out
+        if idx.size * n <= ONEHOT_MAX and (d > NARROW or idx.size < MANY_ROWS):
+            onehot = np.zeros((n, idx.size), dtype=rows.dtype)   # (n, K)
+            onehot[idx, np.arange(idx.size)] = 1
+            return onehot @ rows                                  # (n, D)
+        out = np.empty((n, d), dtype=rows.dtype)
+        for j in range(d):  # float64 accumulation inside bincount, one pass per column
+            out[:, j] = np.bincount(idx, weights=rows[:, j], minlength=n)
+        return out
+    out = _cp.zeros((n, d), dtype=rows.dtype)
+    _cpx.scatter_add(out, idx, rows)
+    return out
+
+
+def scatter_add(shape, index, values):
+    """np.add.at(out := zeros(shape), index, values); return out -- for any numpy-style index."""
+    xp = xp_of(values)
+    out = xp.zeros(shape, dtype=values.dtype)
+    if xp is np:
+        np.add.at(out, index, values)
+    else:
+        _cpx.scatter_add(out, index, values)
+    return out
+
+
+def matmul(a, b):
+    """a @ b for a 2-D b; a large host result lands in pooled memory."""
+    if PLAIN or type(a) is not np.ndarray or a.size < SMALL:
+        return a @ b
+    return np.matmul(a, b, out=host_pool.empty(a.shape[:-1] + b.shape[1:], a.dtype))
+
+
+def tanh(x):
+    """xp.tanh(x); a large host result lands in pooled memory."""
+    if PLAIN or type(x) is not np.ndarray or x.size < SMALL:
+        return xp_of(x).tanh(x)
+    return np.tanh(x, out=host_pool.empty(x.shape, x.dtype))
+
+
+def row_max(x):
+    """x.max(axis=1, keepdims=True) for a 2-D x."""
+    n, c = x.shape
+    if PLAIN or type(x) is not np.ndarray or n < TALL or not 0 < c <= SHORT:
+        return x.max(axis=1, keepdims=True)
+    m = x[:, 0].copy()  # one vectorized maximum per column; NaN propagates the same way
+    for j in range(1, c):
+        np.maximum(m, x[:, j], out=m)
+    return m[:, None]
+
+
+def row_sum(x):
+    """x.sum(axis=1, keepdims=True) for a 2-D x; on large x as x @ ones, which BLAS does ~5x
+    faster than numpy's reduction over short rows (16384 x 27: 60 µs, not 320)."""
+    if PLAIN or x.size < SMALL:
+        return x.sum(axis=1, keepdims=True)
+    return (x @ xp_of(x).ones(x.shape[1], dtype=x.dtype))[:, None]
+
+
+def col_sum(x):
+    """x.sum(axis=0) for a 2-D x (a bias gradient); on large x as ones @ x, which BLAS does
+    ~1.6x faster (16384 x 200: 390 µs, not 620) and with a smaller rounding error."""
+    if PLAIN or x.size < SMALL:
+        return x.sum(axis=0)
+    return xp_of(x).ones(x.shape[0], dtype=x.dtype) @ x
+
+
+def tanh_grad(y, g):
+    """g * (1 - y * y), the tanh backward: one fused kernel on cupy, one temporary on numpy."""
+    if type(y) is not np.ndarray and _cp is not None and isinstance(y, _cp.ndarray):
+        return _kernels()["tanh_grad"](y, g)
+    y = np.asarray(y)  # numpy returns a scalar for tanh of a 0-d array
+    if PLAIN:
+        return np.asarray(g * (1 - y * y))
+    d = np.empty_like(y) if y.size < SMALL else host_pool.empty(y.shape, y.dtype)
+    np.multiply(y, y, out=d)       # out=: a 0-d y*y would be an immutable scalar
+    np.subtract(1, d, out=d)       # in place on our own temporary: one allocation, not three
+    d *= g
+    return d
+
+
+def softmax_xent_grad(p, t, rows, scale):
+    """(p - onehot(t)) * scale for probabilities p (N, C), targets t (N,) and a scale that is a
+    scalar or per row (N, 1): the cross-entropy backward, one fused kernel on cupy."""
+    if type(p) is np.ndarray:
+        d = p * scale                  # fresh array: p itself stays intact
+        d[rows, t] -= scale if np.ndim(scale) < 2 else scale[:, 0]
+        return d
+    d = _cp.empty_like(p)              # passed explicitly: its (N, C) shape sets the kernel's size
+    _kernels()["xent_grad"](p, t, scale, p.shape[1], d)  # scale broadcasts against d
+    return d
+
+
+_KERNELS = {}
+
+
+def _kernels():
+    """cupy ElementwiseKernels, compiled on first use (cupy caches the binaries on disk)."""
+    if not _KERNELS:
+        _KERNELS["tanh_grad"] = _cp.ElementwiseKernel(
+            "T y, T g", "T d", "d = g * (1 - y * y)", "tinygrad_mm_tanh_grad")
+        _KERNELS["xent_grad"] = _cp.ElementwiseKernel(  # i runs over the N*C entries of p, row-major
+            "raw T p, raw I t, T scale, int64 C", "T d",
+            "d = (p[i] - (i % C == t[i / C] ? 1 : 0)) * scale", "tinygrad_mm_xent_grad")
+    return _KERNELS

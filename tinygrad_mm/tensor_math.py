@@ -1,0 +1,166 @@
+"""Tensor arithmetic: operators, elementwise functions and their in-place forms, each one op.
+
+Binary operators promote their operands' dtypes as torch.result_type does (coerce.operands),
+then run one op on same-dtype arrays; the tape reduces broadcast gradients in one place.
+"""
+import numpy as np
+
+
+class TensorMath:
+    """Mixed into Tensor: +, -, *, /, **, @, comparisons, and elementwise functions."""
+    __slots__ = ()
+
+    def __add__(self, other):
+        return ops.Add.apply(*operands(self, other))
+
+    def __radd__(self, other):
+        return ops.Add.apply(*operands(other, self))
+
+    def __sub__(self, other):
+        return ops.Sub.apply(*operands(self, other))
+
+    def __rsub__(self, other):
+        return ops.Sub.apply(*operands(other, self))
+
+    def __mul__(self, other):
+        return ops.Mul.apply(*operands(self, other))
+
+    def __rmul__(self, other):
+        return ops.Mul.apply(*operands(other, self))
+
+    def __truediv__(self, other):
+        return ops.Div.apply(*operands(self, other, true_divide=True))
+
+    def __rtruediv__(self, other):
+        return ops.Div.apply(*operands(other, self, true_divide=True))
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, (int, float, np.integer, np.floating)) and not isinstance(exponent, bool):
+            p = exponent.item() if hasattr(exponent, "item") else exponent
+            x = self if isinstance(p, int) else float_operand(self)  # int ** 0.5 is float32, as torch
+            return ops.Pow.apply(x, exponent=p)
+        return ops.PowTensor.apply(*operands(self, exponent))
+
+    def __rpow__(self, base):
+        return ops.PowTensor.apply(*operands(base, self))
+
+    def __matmul__(self, other):
+        return ops.Matmul.apply(*operands(self, other))
+
+    def __rmatmul__(self, other):
+        return ops.Matmul.apply(*operands(other, self))
+
+    # -- in place: computed out of place and recorded, then written into this tensor's memory --
+    def _inplace(self, op, other, what):
+        a, b = inplace_operands(self, other, what)
+        return self._write(op.apply(a, b), what)
+
+    def __iadd__(self, other):
+        return self._inplace(ops.Add, other, "+=")
+
+    def __isub__(self, other):
+        return self._inplace(ops.Sub, other, "-=")
+
+    def __imul__(self, other):
+        return self._inplace(ops.Mul, other, "*=")
+
+    def __itruediv__(self, other):
+        return self._inplace(ops.Div, other, "/=")
+
+    def add_(self, other, alpha=1):
+        return self._inplace(ops.Add, other if alpha == 1 else other * alpha, "add_")
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(ops.Sub, other if alpha == 1 else other * alpha, "sub_")
+
+    def mul_(self, other):
+        return self._inplace(ops.Mul, other, "mul_")
+
+    def div_(self, other):
+        return self._inplace(ops.Div, other, "div_")
+
+    def add(self, other, alpha=1):
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, alpha=1):
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    def matmul(self, other):
+        return self @ other
+
+    # -- comparisons: elementwise, bool tensors, never recorded (as torch) ----------------
+    def _compare(self, other, ufunc):
+        a, b = operands(self, other)
+        return _wrap(ufunc(a.array, b.array))
+
+    def __eq__(self, other):
+        if other is None:
+            return False
+        return self._compare(other, _xp(self).equal)
+
+    def __ne__(self, other):
+        if other is None:
+            return True
+        return self._compare(other, _xp(self).not_equal)
+
+    def __lt__(self, other):
+        return self._compare(other, _xp(self).less)
+
+    def __le__(self, other):
+        return self._compare(other, _xp(self).less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, _xp(self).greater)
+
+    def __ge__(self, other):
+        return self._compare(other, _xp(self).greater_equal)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    def all(self, dim=None, keepdim=False):
+        return _wrap(_xp(self).asarray(self.array.astype(bool).all(axis=dim, keepdims=keepdim)))
+
+    def any(self, dim=None, keepdim=False):
+        return _wrap(_xp(self).asarray(self.array.astype(bool).any(axis=dim, keepdims=keepdim)))
+
+    # -- elementwise functions -----------------------------------------------------------
+    def exp(self):
+        return ops.Exp.apply(float_operand(self))
+
+    def log(self):
+        return ops.Log.apply(float_operand(self))
+
+    def tanh(self):
+        return ops.Tanh.apply(float_operand(self))
+
+    def relu(self):
+        return ops.Relu.apply(self)
+
+
+from . import ops  # noqa: E402  -- ops are built on Tensor, which this class is part of
+from . import tensor as _tensor  # noqa: E402  -- partly built while tensor.py imports this
+from .backend import xp_of  # noqa: E402
+
+
+def _xp(t):
+    return xp_of(t.array)
+
+
+def _wrap(array):
+    return _tensor._wrap(array)
+from .coerce import float_operand, inplace_operands, operands  # noqa: E402

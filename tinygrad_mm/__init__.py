@@ -1,8 +1,9 @@
 """tinygrad_mm: a tape-based reverse-mode autodiff library on numpy (CPU) and cupy (GPU)."""
 from .tensor import Tensor
 from .tape import Tape, Function, Step, no_grad, is_grad_enabled, default_tape
-from .creation import (Generator, manual_seed, tensor, zeros, ones, zeros_like, ones_like,
-                       randn, rand, randint, arange)
+from .creation import (Generator, manual_seed, seed, initial_seed, default_generator, tensor,
+                       zeros, ones, zeros_like, ones_like, randn, rand, randint, randperm,
+                       multinomial, normal, randn_like, rand_like, randint_like, arange)
 from .ops_shape import cat, stack
 from .backend import cuda_available
 from .gradcheck import gradcheck, GradcheckError, GradcheckReport
@@ -12,6 +13,7 @@ from . import nn, optim, checkpoint
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "Tape", "Function", "Step", "no_grad", "is_grad_enabled", "default_tape",
-           "Generator", "manual_seed", "tensor", "zeros", "ones", "zeros_like", "ones_like",
-           "randn", "rand", "randint", "arange", "cat", "stack", "cuda_available",
+           "Generator", "manual_seed", "seed", "initial_seed", "default_generator", "tensor", "zeros",
+           "ones", "zeros_like", "ones_like", "randn", "rand", "randint", "randperm", "multinomial",
+           "normal", "randn_like", "rand_like", "randint_like", "arange", "cat", "stack", "cuda_available",
            "gradcheck", "GradcheckError", "GradcheckReport", "compare_with_torch", "cmp", "format_comparisons", "TorchMismatch"]

@@ -65,7 +65,7 @@ def draw(kind, n, dtype, tgen, ours):
 KINDS = ["randn", "rand", "normal", "uniform", "randint", "randint_wide", "randperm"]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(seed=SEEDS, kind=st.sampled_from(KINDS), n=SIZES, dtype=DTYPES)
 def test_each_draw_matches_torch(seed, kind, n, dtype):
     tgen, ours = pair(seed)
@@ -73,7 +73,7 @@ def test_each_draw_matches_torch(seed, kind, n, dtype):
     same_state(tgen, ours)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(seed=SEEDS, calls=st.lists(st.tuples(st.sampled_from(KINDS), SIZES, DTYPES), min_size=2,
                                   max_size=8))
 def test_mixed_call_sequences_stay_in_step(seed, calls):
@@ -91,6 +91,12 @@ def test_seeding_and_state_bytes_match_torch(seed):
     assert ours.initial_seed() == tgen.initial_seed()
     torch.randn(3, generator=tgen), R.normal_array((3,), np.float32, ours)  # leaves a cached normal
     same_state(tgen, ours)
+
+
+def test_only_the_low_32_bits_of_the_seed_reach_the_twister():
+    a, b = R.Generator().manual_seed(1), R.Generator().manual_seed(2 ** 32 + 1)
+    np.testing.assert_array_equal(R.normal_array((40,), np.float32, a), R.normal_array((40,), np.float32, b))
+    assert (a.initial_seed(), b.initial_seed()) == (1, 2 ** 32 + 1)
 
 
 def test_a_new_generator_has_torchs_default_seed():

@@ -88,14 +88,12 @@ class Generator:
         """The whole state as 5056 uint8 values, byte-identical to torch's Generator.get_state()."""
         st = self._bg.state["state"]
         pos = int(st["pos"])
-        nxt = 0 if self._untouched and pos == _N else pos
         out = bytearray(STATE_SIZE)
-        _HEAD.pack_into(out, 0, self._seed, _N + 1 - pos, 1, nxt)
+        _HEAD.pack_into(out, 0, self._seed, _N + 1 - pos, 1, 0 if self._untouched else pos)
         out[_WORDS:_WORDS + 8 * _N] = np.asarray(st["key"], "<u8").tobytes()
-        normal = self._next_double
-        flt = self._next_float
+        normal, flt = self._next_double, self._next_float
         _TAIL.pack_into(out, _WORDS + 8 * _N, 0.0, normal or 0.0, 0.0, normal is not None,
-                        0.0 if flt is None else flt, flt is not None)
+                        flt or 0.0, flt is not None)
         return np.frombuffer(bytes(out), np.uint8).copy()
 
     def set_state(self, state):
@@ -196,17 +194,11 @@ def _gen(generator):
 
 def _float_array(arr, what):
     if not isinstance(arr, np.ndarray) or arr.dtype not in _FLOATS:
-        raise TypeError(f"{what} fills float32/float64 numpy arrays, got "
+        raise TypeError(f"{what} supports float32 and float64 numpy arrays, got "
                         f"{getattr(arr, 'dtype', type(arr).__name__)}")
     if not arr.flags.writeable:
         raise ValueError(f"{what} needs a writeable array")
-
-
-def _check_dtype(dtype, what):
-    dtype = np.dtype(dtype)
-    if dtype not in _FLOATS:
-        raise TypeError(f"{what} supports float32 and float64, got {dtype}")
-    return dtype
+    return arr
 
 
 # ----------------------------------------------------------------------- the draws
@@ -245,12 +237,12 @@ def uniform_(arr, low=0.0, high=1.0, generator=None):
 
 def normal_array(shape, dtype=np.float32, generator=None, mean=0.0, std=1.0):
     """torch.randn / torch.normal(mean, std, size): a new C-contiguous array."""
-    return normal_(np.empty(shape, _check_dtype(dtype, "normal")), mean, std, generator)
+    return normal_(_float_array(np.empty(shape, dtype), "normal"), mean, std, generator)
 
 
 def uniform_array(shape, dtype=np.float32, generator=None, low=0.0, high=1.0):
     """torch.rand / Tensor.uniform_: a new C-contiguous array of U[low, high)."""
-    return uniform_(np.empty(shape, _check_dtype(dtype, "uniform")), low, high, generator)
+    return uniform_(_float_array(np.empty(shape, dtype), "uniform"), low, high, generator)
 
 
 def randint_array(low, high, shape, generator=None, dtype=np.int64):
@@ -300,7 +292,7 @@ def multinomial_array(probs, num_samples, replacement=False, generator=None):
     if n_cat == 0 and p2.shape[0]:
         raise ValueError("invalid multinomial distribution (sum of probabilities <= 0): no categories")
     if p2.shape[0] == 0:
-        return np.empty(p2.shape[:1] + (num_samples,) if p.ndim == 2 else (num_samples,), np.int64)
+        return np.empty((0, num_samples), np.int64)
     if not replacement or num_samples == 1:
         if not ((p2 >= 0).all() and (p2 < np.inf).all()):   # NaN fails both
             raise ValueError("probability tensor contains either `inf`, `nan` or element < 0")

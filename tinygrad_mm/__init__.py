@@ -4,8 +4,9 @@ from .grad_mode import no_grad, enable_grad, is_grad_enabled, set_grad_enabled
 from .tape import Tape, Entry, Step, default_tape
 from .function import Function
 from .coerce import as_tensor
-from .creation import (Generator, manual_seed, tensor, zeros, ones, zeros_like, ones_like,
-                       randn, rand, randint, arange)
+from .creation import (Generator, manual_seed, seed, initial_seed, default_generator, tensor,
+                       zeros, ones, zeros_like, ones_like, randn, rand, randint, randperm,
+                       multinomial, normal, randn_like, rand_like, randint_like, arange)
 from .ops_shape import cat, stack
 from .backend import cuda_available
 from .gradcheck import gradcheck, GradcheckError, GradcheckReport
@@ -16,7 +17,8 @@ __version__ = "0.2.0"
 
 __all__ = ["Tensor", "Tape", "Entry", "Function", "Step", "no_grad", "enable_grad", "is_grad_enabled",
            "set_grad_enabled", "default_tape", "as_tensor",
-           "Generator", "manual_seed", "tensor", "zeros", "ones", "zeros_like", "ones_like",
-           "randn", "rand", "randint", "arange", "cat", "stack", "cuda_available",
+           "Generator", "manual_seed", "seed", "initial_seed", "default_generator", "tensor", "zeros",
+           "ones", "zeros_like", "ones_like", "randn", "rand", "randint", "randperm", "multinomial",
+           "normal", "randn_like", "rand_like", "randint_like", "arange", "cat", "stack", "cuda_available",
            "gradcheck", "GradcheckError", "GradcheckReport", "compare_with_torch", "cmp", "format_comparisons",
            "TorchMismatch"]

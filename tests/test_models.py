@@ -1,4 +1,4 @@
-"""Tests for models/train.py and models/sample.py: forward, training, exact resume, sampling, baselines."""
+"""Tests for models/train.py, run.py and sample.py: forward, training, exact resume, sampling, baselines."""
 import os
 
 import numpy as np
@@ -7,8 +7,10 @@ import pytest
 from models.dataset import DEFAULT_DATA_PATH, Vocab, build_examples, load_words
 from models.mlp import MLPConfig, MLPLanguageModel
 from models.sample import mark_names, sample_names
-from models.train import (CKPT_NAME, LOSSES_NAME, RunError, TrainConfig, evaluate, fit, load_model, lr_find,
-                          new_run, read_checkpoint, resume_run, smooth, suggest_lr, train_neural_bigram)
+from models.bigram import train_neural_bigram
+from models.config import RunError, TrainConfig
+from models.run import CKPT_NAME, LOSSES_NAME, load_model, new_run, read_checkpoint, resume_run
+from models.train import evaluate, fit, lr_find, smooth, suggest_lr
 from tinygrad_mm import creation
 
 

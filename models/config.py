@@ -116,8 +116,9 @@ def schedule_note(config: TrainConfig) -> str | None:
 # Bytes one training example costs in a step, per unit of each size (float32 = 4, int64 = 8):
 # the gathered indices and targets (int64), the embedding rows (forward and gradient), the
 # hidden pre-activation, tanh output and their gradients, and the logits with the softmax and
-# its gradient. Measured with tracemalloc on one step of the default model at batch 65,536:
-# peak 36.7 MiB, which this formula puts at 35.5 MiB; the 1.5x margin covers the allocator.
+# its gradient. Measured with tracemalloc on one step at batch 65,536: peak 231 MiB for the
+# default model (the formula: 238 MiB), 627 MiB for `wide` (634 MiB); the 1.5x margin covers
+# the allocator's and the host pool's slack.
 MEMORY_MARGIN = 1.5
 
 

@@ -90,7 +90,8 @@ def embedding_figure(weight, itos, title="", dims=(0, 1)):
         ax.text(w[i, a], w[i, b], itos[i], ha="center", va="center", color="white")
     for i in (i for i, ch in enumerate(itos) if ch == BOUNDARY):
         ax.scatter([w[i, a]], [w[i, b]], s=300, color="orange", label="'.' (start/end of a name)")
-        ax.text(w[i, a], w[i, b], "'.'", ha="center", va="center", color="black", fontweight="bold")
+        ax.text(w[i, a], w[i, b], BOUNDARY, ha="center", va="baseline", color="black", fontsize=24,
+                fontweight="bold")  # a baseline-aligned '.' sits at the point's centre
     shown = f"dimensions {a} and {b} of {w.shape[1]}" if w.shape[1] > 2 else "both dimensions"
     title = f"{title}\nembedding: {shown}" if title else f"embedding: {shown}"
     return _decorate(fig, ax, f"dim {a}", f"dim {b}", title)

@@ -152,11 +152,13 @@ def cmd_eval(args) -> int:
 
 
 def cmd_lr_find(args) -> int:
+    path = os.path.join(args.out_dir, LR_FIND_NAME)
+    os.makedirs(args.out_dir, exist_ok=True)  # before the sweep: a bad folder fails first
+    if not os.access(args.out_dir, os.W_OK):
+        raise RunError(f"the run folder {args.out_dir!r} is not writable")
     res = lr_find(config_from_args(args), args.lr_min, args.lr_max, args.num)
     _warn(res.pop("notes"))
     diverged_at = res.pop("diverged_at")
-    os.makedirs(args.out_dir, exist_ok=True)
-    path = os.path.join(args.out_dir, LR_FIND_NAME)
     atomic_write(path, lambda f: np.savez(f, **res))
     i = int(np.argmin(res["smoothed"]))
     if diverged_at is not None:

@@ -72,6 +72,13 @@ def split_losses(model, data) -> dict:
             "test": evaluate(model, data.Xte, data.Yte)}
 
 
+def _on_device(data, device):
+    """The training examples as raw arrays on the device. Minibatches are gathered from these
+    with the raw index array: the data needs no gradient, and a Tensor gather (an Index op)
+    costs 27 us more per step (236 vs 210 us, default model, batch 32, best of 8)."""
+    return tg.as_tensor(data.Xtr, device=device).array, tg.as_tensor(data.Ytr, device=device).array
+
+
 def _diverged(run: Run, loss, out_dir, saved_step) -> Diverged:
     lr = run.optimizer.lr
     kept = (f"the last good checkpoint (step {saved_step:,}) is kept in {out_dir}" if saved_step is not None
@@ -99,7 +106,7 @@ def _loop(run, out_dir, max_steps, callback, progress, log):
     cfg = run.config
     stop = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
     dev = model_device(run.model)
-    Xtr, Ytr = tg.as_tensor(run.data.Xtr, device=dev), tg.as_tensor(run.data.Ytr, device=dev)
+    Xtr, Ytr = _on_device(run.data, dev)
     n, limit = len(run.data.Xtr), loss_limit(run.data.vocab.size)
     saved = run.step if out_dir and os.path.exists(os.path.join(out_dir, CKPT_NAME)) else None
     bar = Progress(progress, run.step, cfg.steps, log)
@@ -108,7 +115,7 @@ def _loop(run, out_dir, max_steps, callback, progress, log):
     with SigintFlag() as sigint:
         try:
             while run.step < stop:
-                ix = tg.randint(0, n, (cfg.batch_size,), generator=run.rng, device=dev)  # (B,)
+                ix = tg.randint(0, n, (cfg.batch_size,), generator=run.rng, device=dev).array  # (B,)
                 loss = train_step(run.model, run.optimizer, Xtr[ix], Ytr[ix])
                 run.step += 1
                 if not loss <= limit:  # also catches nan
@@ -163,10 +170,10 @@ def lr_find(config: TrainConfig, lr_min=1e-3, lr_max=1.0, num=1000) -> dict:
     run = new_run(config)
     lrs = 10 ** np.linspace(np.log10(lr_min), np.log10(lr_max), num)
     dev, n = model_device(run.model), len(run.data.Xtr)
-    Xtr, Ytr = tg.as_tensor(run.data.Xtr, device=dev), tg.as_tensor(run.data.Ytr, device=dev)
+    Xtr, Ytr = _on_device(run.data, dev)
     limit, losses, diverged_at = loss_limit(run.data.vocab.size), [], None
     for lr in lrs:
-        ix = tg.randint(0, n, (run.config.batch_size,), generator=run.rng, device=dev)
+        ix = tg.randint(0, n, (run.config.batch_size,), generator=run.rng, device=dev).array
         run.optimizer.lr = float(lr)
         loss = train_step(run.model, run.optimizer, Xtr[ix], Ytr[ix])
         if not loss <= limit:

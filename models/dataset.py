@@ -77,9 +77,10 @@ def load_lines(path: str | os.PathLike = DEFAULT_DATA_PATH, lowercase=False, nfc
     return words, linenos
 
 
-def data_warnings(words, linenos=None, max_line_length=DEFAULT_MAX_LINE_LENGTH) -> list[str]:
+def data_warnings(words, linenos=None, max_line_length=DEFAULT_MAX_LINE_LENGTH, splits=None) -> list[str]:
     """Warnings about characters outside a-z (with counts and an example line) and about lines
-    longer than max_line_length; empty when the data looks like names.txt."""
+    longer than max_line_length (naming the split each lands in, given splits = {name: words});
+    empty when the data looks like names.txt."""
     linenos = linenos or range(1, len(words) + 1)
     counts = Counter(c for w in words for c in w if c not in EXPECTED_CHARS)
     out = []
@@ -100,13 +101,16 @@ def data_warnings(words, linenos=None, max_line_length=DEFAULT_MAX_LINE_LENGTH) 
             hint.append("--nfc joins combining accents to their letters")
         out.append(f"warning: {len(counts)} characters outside a-z become tokens: " + "; ".join(parts) + more
                    + (f" ({'; '.join(hint)})" if hint else ""))
-    long = [(len(w), n) for w, n in zip(words, linenos) if len(w) > max_line_length]
+    long = [(len(w), n, w) for w, n in zip(words, linenos) if len(w) > max_line_length]
     if long:
         lengths = sorted(len(w) for w in words)
-        where = ", ".join(f"line {n} ({k:,} characters)" for k, n in sorted(long, reverse=True)[:5])
+        split_of = {w: name for name, ws in (splits or {}).items() for w in ws if len(w) > max_line_length}
+        where = []
+        for k, n, w in sorted(long, key=lambda t: -t[0])[:5]:
+            where.append(f"line {n} ({k:,} characters" + (f", in {split_of[w]})" if w in split_of else ")"))
         out.append(f"warning: {len(long)} line(s) longer than {max_line_length} characters (median "
-                   f"{lengths[len(lengths) // 2]}): {where}; such a line outweighs many names in whichever "
-                   f"split it lands in (raise the limit with --max-line-length)")
+                   f"{lengths[len(lengths) // 2]}): {', '.join(where)}; such a line outweighs many names in "
+                   f"the split it lands in (raise the limit with --max-line-length)")
     return out
 
 

@@ -66,9 +66,10 @@ def load_data(config: TrainConfig, notes=None) -> NamesData:
     """The train/dev/test split the config defines; each split must hold at least one example.
     Warnings about the data (odd characters, outlier lines) are appended to `notes`."""
     words, linenos = load_lines(config.data, config.lowercase, config.nfc)
-    if notes is not None:
-        notes.extend(data_warnings(words, linenos, config.max_line_length))
     data = make_splits(block_size=config.block_size, seed=config.seed, words=words)
+    if notes is not None:
+        splits = {"train": data.train_words, "dev": data.dev_words, "test": data.test_words}
+        notes.extend(data_warnings(words, linenos, config.max_line_length, splits))
     sizes = [len(data.train_words), len(data.dev_words), len(data.test_words)]
     if not all(sizes):
         raise RunError(f"{config.data!r} has {sum(sizes)} words: too few for an 80/10/10 split "

@@ -81,8 +81,12 @@ def _on_device(data, device):
 
 def _diverged(run: Run, loss, out_dir, saved_step) -> Diverged:
     lr = run.optimizer.lr
-    kept = (f"the last good checkpoint (step {saved_step:,}) is kept in {out_dir}" if saved_step is not None
-            else "no checkpoint was written")
+    if saved_step is not None:
+        kept = f"the last good checkpoint (step {saved_step:,}) is kept in {out_dir}"
+    elif out_dir and os.path.exists(os.path.join(out_dir, CKPT_NAME)):
+        kept = f"the checkpoint already in {out_dir}, from an earlier run, is left as it was"
+    else:
+        kept = "no checkpoint was written"
     return Diverged(f"training diverged at step {run.step:,}: loss {loss:.4g} (non-finite or above "
                     f"{loss_limit(run.data.vocab.size):.1f} = {DIVERGED_FACTOR:g} x ln(vocab size)) at lr "
                     f"{lr:g}; try a lower learning rate, e.g. --lr {lr / 10:g} (python -m models lr-find "
@@ -108,7 +112,8 @@ def _loop(run, out_dir, max_steps, callback, progress, log):
     dev = model_device(run.model)
     Xtr, Ytr = _on_device(run.data, dev)
     n, limit = len(run.data.Xtr), loss_limit(run.data.vocab.size)
-    saved = run.step if out_dir and os.path.exists(os.path.join(out_dir, CKPT_NAME)) else None
+    # the step of the checkpoint on disk that belongs to this run (a resumed one's), if any
+    saved = run.step if run.step and out_dir and os.path.exists(os.path.join(out_dir, CKPT_NAME)) else None
     bar = Progress(progress, run.step, cfg.steps, log)
     run.interrupted = False
     run.model.train()

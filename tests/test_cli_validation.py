@@ -98,6 +98,7 @@ def test_huge_lr_stops_with_the_step_and_keeps_the_last_good_checkpoint(names_fi
         assert ck["step"] == last_good and f"last good checkpoint (step {last_good})" in err
     else:  # diverged within 5 steps: the earlier run's checkpoint is untouched
         assert ck["step"] == 5 and np.array_equal(ck["losses"], good["losses"])
+        assert "from an earlier run, is left as it was" in err
     assert len(ck["losses"]) == ck["step"] and all(math.isfinite(x) for x in ck["losses"])
 
 
@@ -138,3 +139,17 @@ def test_resume_with_fewer_steps_than_a_decay_says_what_happens(names_file, tmp_
                  "--num-samples", "0"]) == 0
     err = capsys.readouterr().err
     assert "decay at step 30" in err and "never happens" in err and "lr stays 0.1" in err
+
+
+def test_divergence_keeps_the_last_periodic_checkpoint(names_file, tmp_path):
+    def blow_up(run, loss):  # at step 12 the weights go wild, so step 13's loss explodes
+        if run.step == 12:
+            b = run.model.output.bias
+            b.data = b.detach().numpy() + np.float32(1e4) * (np.arange(b.shape[0]) % 2).astype(np.float32)
+
+    cfg = TrainConfig(data=names_file, n_hidden=16, steps=100, eval_every=0, ckpt_every=5)
+    with pytest.raises(Diverged, match=r"step 13: .* last good checkpoint \(step 10\)") as e:
+        fit(new_run(cfg), tmp_path, callback=blow_up)
+    assert e.value.step == 13 and e.value.loss > 33
+    ck = read_checkpoint(tmp_path)
+    assert ck["step"] == 10 and len(ck["losses"]) == 10

@@ -27,10 +27,11 @@ from .train import LR_FIND_DIVISOR, LR_FIND_NAME, fit, lr_find, split_losses
 __all__ = ["main", "TrainConfig", "RECIPES", "build_parser", "config_from_args"]
 
 EXIT_INTERRUPTED = 130  # the shell's convention for a run stopped by Ctrl-C
+PROG = f"python -m {__package__ or 'models'}"  # tinygrad_mm_models when pip-installed
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m models", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train the MLP (checkpoints; Ctrl-C saves; --resume continues)")
@@ -122,7 +123,7 @@ def cmd_train(args) -> int:
     rate = (run.step - start) / max(wall, 1e-9)
     print(f"{run.step - start:,} steps in {wall:.1f} s ({rate:,.0f} steps/s); checkpoint {ckpt}")
     if run.interrupted:
-        print(f"interrupted at step {run.step:,}; continue with: python -m models train --resume "
+        print(f"interrupted at step {run.step:,}; continue with: {PROG} train --resume "
               f"--out-dir {args.out_dir}")
         return EXIT_INTERRUPTED
     if run.step < run.config.steps:

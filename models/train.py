@@ -89,8 +89,8 @@ def _diverged(run: Run, loss, out_dir, saved_step) -> Diverged:
         kept = "no checkpoint was written"
     return Diverged(f"training diverged at step {run.step:,}: loss {loss:.4g} (non-finite or above "
                     f"{loss_limit(run.data.vocab.size):.1f} = {DIVERGED_FACTOR:g} x ln(vocab size)) at lr "
-                    f"{lr:g}; try a lower learning rate, e.g. --lr {lr / 10:g} (python -m models lr-find "
-                    f"suggests one); {kept}", run.step, loss)
+                    f"{lr:g}; try a lower learning rate, e.g. --lr {lr / 10:g} (python -m {__package__} "
+                    f"lr-find suggests one); {kept}", run.step, loss)
 
 
 def fit(run: Run, out_dir=None, max_steps=None, callback=None, progress="none", log=print) -> Run:

@@ -175,3 +175,24 @@ def test_sigkill_mid_save_leaves_readable_files_and_resume_cleans_up(names_file,
         assert len(losses) >= 1 and ck["step"] >= 1
     assert main(["train", "--resume", "--out-dir", str(out), "--steps", str(ck["step"] + 2), *SMALL[4:]]) == 0
     assert not [f for f in os.listdir(out) if f.endswith(".tmp") or f == LOCK_NAME]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_two_real_runs_on_one_folder_the_second_is_refused(names_file, tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "models", "train", "--data", names_file, "--out-dir", str(out), *SMALL]
+    first = subprocess.Popen([*cmd, "--steps", "10000000", "--ckpt-every", "0"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (out / LOCK_NAME).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = subprocess.run([*cmd, "--steps", "5", "--overwrite"], cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 2 and f"another run (pid {first.pid})" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)  # the first run saves and exits cleanly
+        first.wait(timeout=60)
+    assert first.returncode == 130 and not (out / LOCK_NAME).exists()

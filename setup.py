@@ -20,7 +20,9 @@ setup(
     package_data={"tinygrad_mm_models": ["data/names.txt", "data/README.md"]},
     install_requires=["numpy>=1.24"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "matplotlib>=3.5", "tqdm>=4.60"],
+        # setuptools: tests/test_packaging.py runs setup.py (Python 3.12+ venvs come without it)
+        "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "matplotlib>=3.5", "tqdm>=4.60",
+                 "setuptools>=61"],
         "gpu": ["cupy-cuda12x"],
         "plot": ["matplotlib>=3.5"],
         "progress": ["tqdm>=4.60"],

@@ -23,7 +23,6 @@ def _number(kind, test, what):
         if not test(value):
             raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
         return value
-    parse.__name__ = what  # argparse names the type in some messages
     return parse
 
 

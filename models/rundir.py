@@ -88,7 +88,8 @@ class RunLock:
                 pid = self._owner()
                 if pid is not None and pid != os.getpid() and _pid_alive(pid):
                     raise RunError(f"another run (pid {pid}) is writing to {self.out_dir!r}; wait for it to "
-                                   f"finish or use another --out-dir (lock file {self.path})") from None
+                                   f"finish or use another --out-dir (if pid {pid} is no training run, "
+                                   f"delete the lock file {self.path})") from None
                 self.log(f"note: taking over the stale lock {self.path} (its process {pid} is gone)")
                 try:
                     os.unlink(self.path)

@@ -21,6 +21,7 @@ import numpy as np
 import tinygrad_mm as tg
 from benchmarks.reference_steps import NumpyStep, TorchStep, init_params
 from models.mlp import MLPConfig, MLPLanguageModel
+from models.train import train_step
 
 LR = 0.1
 
@@ -39,11 +40,7 @@ class LibraryStep:
 
     def __call__(self, X, Y, lr):
         self.opt.lr = lr
-        _, loss = self.model(X, Y)
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        return loss.item()
+        return train_step(self.model, self.opt, X, Y)  # the step `python -m models train` runs
 
 
 def make_batches(n, batch, seed=0):

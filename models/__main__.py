@@ -1,4 +1,4 @@
-"""`python -m models COMMAND ...`: the name-model command line (see models/cli.py)."""
+"""`python -m models COMMAND ...` (installed: `python -m tinygrad_mm_models ...`): the name-model CLI."""
 import os
 import sys
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +14,10 @@ DEFAULT_DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "da
 
 # '.' marks both the start and the end of a word, so it can never appear inside one.
 BOUNDARY = "."
+EXPECTED_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz")  # what names.txt holds; others draw a warning
+# Longer lines draw a warning: sampling stops at 50 characters (sample.MAX_LEN), and the longest
+# bundled name has 15, so a longer line is almost always a pasted paragraph, not a name.
+DEFAULT_MAX_LINE_LENGTH = 50
 
 
 class DataError(ValueError):
@@ -22,8 +28,20 @@ class DataFileNotFoundError(FileNotFoundError, DataError):
     """The data file does not exist (catchable as FileNotFoundError or DataError)."""
 
 
-def load_words(path: str | os.PathLike = DEFAULT_DATA_PATH) -> list[str]:
+def normalize(word: str, lowercase=False, nfc=False) -> str:
+    """NFC first (a letter + combining accent becomes one character), then lower case."""
+    if nfc:
+        word = unicodedata.normalize("NFC", word)
+    return word.lower() if lowercase else word
+
+
+def load_words(path: str | os.PathLike = DEFAULT_DATA_PATH, lowercase=False, nfc=False) -> list[str]:
     """Read a UTF-8 text file with one word per line, stripped, skipping blank lines."""
+    return load_lines(path, lowercase, nfc)[0]
+
+
+def load_lines(path: str | os.PathLike = DEFAULT_DATA_PATH, lowercase=False, nfc=False):
+    """(words, their 1-based line numbers) of a UTF-8 file; see load_words."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DataFileNotFoundError(errno.ENOENT, "no such file", path)
@@ -43,19 +61,61 @@ def load_words(path: str | os.PathLike = DEFAULT_DATA_PATH) -> list[str]:
         bad = data[offset:start + e.end]
         raise DataError(f"{path!r} is not valid UTF-8: line {line}, byte offset {offset}, "
                         f"bad bytes {bad!r} ({e.reason})") from None
-    words = []
+    words, linenos = [], []
     # split on '\n' only: str.splitlines() would also split on form feeds, U+2028 and the like.
     for lineno, line in enumerate(text.split("\n"), start=1):
-        word = line.strip()
+        word = normalize(line.strip(), lowercase, nfc)
         if not word:
             continue
         if BOUNDARY in word:
             raise DataError(f"{path!r} line {lineno}: word {word!r} contains {BOUNDARY!r}, "
                             f"which is reserved for the start/end token")
         words.append(word)
+        linenos.append(lineno)
     if not words:
         raise DataError(f"{path!r} has no non-blank lines")
-    return words
+    return words, linenos
+
+
+def data_warnings(words, linenos=None, max_line_length=DEFAULT_MAX_LINE_LENGTH, splits=None) -> list[str]:
+    """Warnings about characters outside a-z (with counts and an example line) and about lines
+    longer than max_line_length (naming the split each lands in, given splits = {name: words});
+    empty when the data looks like names.txt."""
+    linenos = linenos or range(1, len(words) + 1)
+    counts = Counter(c for w in words for c in w if c not in EXPECTED_CHARS)
+    out = []
+    if counts:
+        first = {}
+        for w, n in zip(words, linenos):
+            for c in set(w) & counts.keys():
+                first.setdefault(c, (n, w))
+        parts = []
+        for c, k in counts.most_common(12):
+            n, w = first[c]
+            parts.append(f"{c!r} (U+{ord(c):04X}) x{k:,}, e.g. line {n}: {_clip(w)!r}")
+        more = f"; and {len(counts) - 12} more" if len(counts) > 12 else ""
+        hint = []
+        if any(c.isupper() for c in counts):
+            hint.append("--lowercase folds case")
+        if any(unicodedata.combining(c) for c in counts):
+            hint.append("--nfc joins combining accents to their letters")
+        out.append(f"warning: {len(counts)} characters outside a-z become tokens: " + "; ".join(parts) + more
+                   + (f" ({'; '.join(hint)})" if hint else ""))
+    long = [(len(w), n, w) for w, n in zip(words, linenos) if len(w) > max_line_length]
+    if long:
+        lengths = sorted(len(w) for w in words)
+        split_of = {w: name for name, ws in (splits or {}).items() for w in ws if len(w) > max_line_length}
+        where = []
+        for k, n, w in sorted(long, key=lambda t: -t[0])[:5]:
+            where.append(f"line {n} ({k:,} characters" + (f", in {split_of[w]})" if w in split_of else ")"))
+        out.append(f"warning: {len(long)} line(s) longer than {max_line_length} characters (median "
+                   f"{lengths[len(lengths) // 2]}): {', '.join(where)}; such a line outweighs many names in "
+                   f"the split it lands in (raise the limit with --max-line-length)")
+    return out
+
+
+def _clip(s, n=40):
+    return s if len(s) <= n else s[:n] + "..."
 
 
 class Vocab:
@@ -189,38 +249,14 @@ class NamesData:
     Yte: np.ndarray
 
 
-def make_splits(path=DEFAULT_DATA_PATH, block_size: int = 3, seed: int = 42, fractions=(0.8, 0.1, 0.1)) -> NamesData:
-    """Load a words file and build the vocab (from all words) and train/dev/test examples."""
-    words = load_words(path)
+def make_splits(path=DEFAULT_DATA_PATH, block_size: int = 3, seed: int = 42, fractions=(0.8, 0.1, 0.1),
+                lowercase=False, nfc=False, words=None) -> NamesData:
+    """Load a words file (or take `words`) and build the vocab (from all words) and the
+    train/dev/test examples."""
+    words = load_words(path, lowercase, nfc) if words is None else words
     vocab = Vocab.from_words(words)
     tr, dev, te = split_words(words, seed, fractions)
     Xtr, Ytr = build_examples(tr, vocab, block_size)
     Xdev, Ydev = build_examples(dev, vocab, block_size)
     Xte, Yte = build_examples(te, vocab, block_size)
     return NamesData(vocab, block_size, tr, dev, te, Xtr, Ytr, Xdev, Ydev, Xte, Yte)
-
-
-def _bigram_pairs(words, vocab: Vocab):
-    """Flat arrays (a, b) of every bigram, with '.' before and after each word."""
-    X, Y = build_examples(words, vocab, block_size=1)
-    return X[:, 0], Y
-
-
-def bigram_counts(words, vocab: Vocab) -> np.ndarray:
-    """(vocab.size, vocab.size) int64 matrix N[a, b] = number of times b follows a."""
-    a, b = _bigram_pairs(words, vocab)
-    V = vocab.size
-    return np.bincount(a * V + b, minlength=V * V).astype(np.int64).reshape(V, V)
-
-
-def bigram_nll(words, vocab: Vocab, N: np.ndarray, smoothing: float = 1.0) -> float:
-    """Average negative log likelihood per character of the words under add-k smoothed counts N."""
-    if smoothing < 0:
-        raise ValueError(f"smoothing must be >= 0, got {smoothing}")
-    a, b = _bigram_pairs(words, vocab)
-    if len(a) == 0:
-        raise ValueError("no words to evaluate")
-    P = np.asarray(N, dtype=np.float64) + smoothing
-    with np.errstate(divide="ignore", invalid="ignore"):  # zero counts without smoothing -> inf, not a warning
-        P = P / P.sum(axis=1, keepdims=True)
-        return float(-np.mean(np.log(P[a, b])))

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from tinygrad_mm import backend, creation, nn
+import tinygrad_mm as tg
+from tinygrad_mm import nn
 
 
 @dataclass
@@ -34,16 +35,18 @@ class MLPLanguageModel(nn.Module):
     def __init__(self, config: MLPConfig, generator=None, dtype=np.float32, device="cpu"):
         self.config = config
         V, T, C, H = config.vocab_size, config.block_size, config.n_embd, config.n_hidden
-        g = generator or creation.Generator(0)
+        g = generator or tg.Generator(0)
         self.embedding = nn.Embedding(V, C, generator=g, dtype=dtype, device=device)
         self.flatten = nn.Flatten()
         self.hidden = nn.Linear(T * C, H, generator=g, dtype=dtype, device=device)
         self.tanh = nn.Tanh()
         self.output = nn.Linear(H, V, generator=g, dtype=dtype, device=device)
-        rng = g.rng
 
-        def init(t, scale):  # re-draw N(0, 1) * scale on the host, then put it on the device
-            t.array = backend.to_device((rng.standard_normal(t.shape) * scale).astype(dtype), device)
+        def init(t, scale):
+            # re-draw N(0, 1) * scale: drawn and scaled in float64, then rounded once to `dtype`
+            # (the same values as numpy's standard_normal(shape) * scale, whatever the dtype)
+            with tg.no_grad():
+                t.data = (tg.randn(*t.shape, generator=g, dtype=np.float64, device=device) * scale).to(dtype=dtype)
 
         init(self.hidden.weight, (5 / 3) / (T * C) ** 0.5)
         init(self.hidden.bias, 0.01)
@@ -61,16 +64,3 @@ class MLPLanguageModel(nn.Module):
     def extra_repr(self):
         c = self.config
         return f"vocab={c.vocab_size}, block={c.block_size}, n_embd={c.n_embd}, n_hidden={c.n_hidden}"
-
-
-class NeuralBigram(nn.Module):
-    """makemore part 1's one-layer neural bigram: logits = W[previous char] (= one_hot @ W)."""
-
-    def __init__(self, vocab_size, generator=None, dtype=np.float32, device="cpu"):
-        self.table = nn.Embedding(vocab_size, vocab_size, generator=generator or creation.Generator(0),
-                                  dtype=dtype, device=device)
-
-    def forward(self, idx, targets=None):
-        logits = self.table(idx)          # (B, V)
-        loss = None if targets is None else nn.functional.cross_entropy(logits, targets)
-        return logits, loss

@@ -9,8 +9,10 @@ import pytest
 
 from models.cli import main
 from models.dataset import load_words
-from models.train import CKPT_NAME, LOSSES_NAME, LR_FIND_NAME, TrainConfig
-from tinygrad_mm import backend
+from models.config import TrainConfig
+from models.run import CKPT_NAME, LOSSES_NAME
+from models.train import LR_FIND_NAME
+import tinygrad_mm as tg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--n-hidden", "32", "--eval-every", "50", "--ckpt-every", "50", "--progress", "none"]
@@ -98,7 +100,7 @@ def test_errors_are_clear(names_file, tmp_path, capsys):
     assert "cannot change" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(backend.cuda_available(), reason="checks the message shown without cupy")
+@pytest.mark.skipif(tg.cuda_available(), reason="checks the message shown without cupy")
 def test_cuda_without_cupy_is_a_clear_error(names_file, tmp_path, capsys):
     assert main(["train", "--data", names_file, "--device", "cuda", "--out-dir", str(tmp_path)]) == 2
     assert "cupy" in capsys.readouterr().err
@@ -159,7 +161,7 @@ def test_recipes():
 
 
 def test_progress_log_line_shows_loss_rate_and_eta():
-    from models.train import Progress
+    from models.progress import Progress
     lines = []
     bar = Progress("log", 0, 40, log=lines.append)
     for step in range(1, 41):
@@ -170,7 +172,7 @@ def test_progress_log_line_shows_loss_rate_and_eta():
 
 def test_progress_bar_uses_tqdm_with_the_loss(capsys):
     pytest.importorskip("tqdm")
-    from models.train import Progress
+    from models.progress import Progress
     bar = Progress("tqdm", 0, 200)
     for step in range(1, 201):
         bar.update(step, 1.25)

@@ -5,7 +5,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from models.dataset import (DEFAULT_DATA_PATH, DataError, NamesData, Vocab, bigram_counts, bigram_nll,
+from models.bigram import bigram_counts, bigram_nll
+from models.dataset import (DEFAULT_DATA_PATH, DataError, NamesData, Vocab,
                             build_examples, load_words, make_splits, split_indices, split_words)
 
 NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"

@@ -1,4 +1,4 @@
-"""Tests for models/train.py and models/sample.py: forward, training, exact resume, sampling, baselines."""
+"""Tests for models/train.py, run.py and sample.py: forward, training, exact resume, sampling, baselines."""
 import os
 
 import numpy as np
@@ -7,9 +7,12 @@ import pytest
 from models.dataset import DEFAULT_DATA_PATH, Vocab, build_examples, load_words
 from models.mlp import MLPConfig, MLPLanguageModel
 from models.sample import mark_names, sample_names
-from models.train import (CKPT_NAME, LOSSES_NAME, RunError, TrainConfig, evaluate, fit, load_model, lr_find,
-                          new_run, read_checkpoint, resume_run, smooth, suggest_lr, train_neural_bigram)
+from models.bigram import train_neural_bigram
+from models.config import RunError, TrainConfig
+from models.run import CKPT_NAME, LOSSES_NAME, load_model, new_run, read_checkpoint, resume_run
+from models.train import evaluate, fit, lr_find, smooth, suggest_lr
 from tinygrad_mm import creation
+from tinygrad_mm import no_grad as tg_no_grad
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +178,35 @@ def test_neural_bigram_learns():
 def test_files_written(names_file, tmp_path):
     fit(new_run(tiny(names_file, steps=5)), tmp_path)
     assert os.path.exists(tmp_path / CKPT_NAME) and len(np.load(tmp_path / LOSSES_NAME)) == 5
+
+
+def test_resume_is_exact_when_the_generator_state_is_an_array(names_file, tmp_path, monkeypatch):
+    # the coming Mersenne Twister Generator returns its state as a uint8 array, not a string
+    import json
+
+    import tinygrad_mm as tg
+    as_string, from_string = tg.Generator.get_state, tg.Generator.set_state
+    monkeypatch.setattr(tg.Generator, "get_state",
+                        lambda self: np.frombuffer(as_string(self).encode(), dtype=np.uint8).copy())
+    monkeypatch.setattr(tg.Generator, "set_state",
+                        lambda self, s: from_string(self, json.loads(np.asarray(s, np.uint8).tobytes().decode())))
+    cfg = tiny(names_file, steps=60)
+    straight = fit(new_run(cfg))
+    fit(new_run(cfg), tmp_path, max_steps=25)
+    ck = read_checkpoint(tmp_path)
+    assert isinstance(ck["rng"], np.ndarray) and ck["rng"].dtype == np.uint8
+    assert np.array_equal(fit(resume_run(tmp_path), tmp_path).losses, straight.losses)
+
+
+def test_train_step_is_the_lecture_step(names_file):
+    """train_step = forward, zero_grad, backward, update; its loss is the forward's."""
+    from models.train import train_step
+    run = new_run(tiny(names_file))
+    X, Y = run.data.Xtr[:32], run.data.Ytr[:32]
+    before = {k: v.copy() for k, v in run.model.state_dict().items()}
+    with tg_no_grad():
+        _, expected = run.model(X, Y)
+    assert train_step(run.model, run.optimizer, X, Y) == expected.item()
+    grad = run.model.hidden.weight.grad.numpy()
+    assert np.abs(grad).max() > 0
+    np.testing.assert_array_equal(run.model.state_dict()["hidden.weight"], before["hidden.weight"] - 0.1 * grad)

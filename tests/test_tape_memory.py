@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import tinygrad_mm as tg
-from tinygrad_mm import Tape
+from tinygrad_mm import Tape, tape_print
 
 
 def leaf(values, dtype=np.float64):
@@ -59,5 +59,5 @@ def test_freed_entry_drops_its_saved_arrays_and_inputs():
         saved = weakref.ref(y.entry)
         y.sum().backward()
     assert y.entry.freed and y.entry.function is None and y.entry.inputs is None
-    assert y.entry.in_shapes == ((3,),) and tg.tape_print.saved_nbytes(y.entry) == 0
+    assert y.entry.in_shapes == ((3,),) and tape_print.saved_nbytes(y.entry) == 0
     assert saved() is y.entry

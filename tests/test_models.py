@@ -180,16 +180,8 @@ def test_files_written(names_file, tmp_path):
     assert os.path.exists(tmp_path / CKPT_NAME) and len(np.load(tmp_path / LOSSES_NAME)) == 5
 
 
-def test_resume_is_exact_when_the_generator_state_is_an_array(names_file, tmp_path, monkeypatch):
-    # the coming Mersenne Twister Generator returns its state as a uint8 array, not a string
-    import json
-
-    import tinygrad_mm as tg
-    as_string, from_string = tg.Generator.get_state, tg.Generator.set_state
-    monkeypatch.setattr(tg.Generator, "get_state",
-                        lambda self: np.frombuffer(as_string(self).encode(), dtype=np.uint8).copy())
-    monkeypatch.setattr(tg.Generator, "set_state",
-                        lambda self, s: from_string(self, json.loads(np.asarray(s, np.uint8).tobytes().decode())))
+def test_resume_is_exact_with_the_generator_state_as_an_array(names_file, tmp_path):
+    # the Mersenne Twister Generator returns its state as torch's 5056-byte uint8 array
     cfg = tiny(names_file, steps=60)
     straight = fit(new_run(cfg))
     fit(new_run(cfg), tmp_path, max_steps=25)

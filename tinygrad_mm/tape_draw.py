@@ -72,13 +72,14 @@ def layout(tape, names=None, entries=None, max_entries=MAX_ENTRIES):
         dst, r = f"e{e.index}", rows[e.index]
         shapes = input_shapes(e)
         for pos, (s, shape) in enumerate(zip(sources(e), shapes)):
-            if s.kind == "entry":
-                src = f"e{s.index}" if s.index in rows else "elided" if s.index in elided_ids else None
+            if s.kind in ("entry", "outside"):
+                src = None if s.kind == "outside" else \
+                    f"e{s.index}" if s.index in rows else "elided" if s.index in elided_ids else None
                 if src is None:  # made by an entry no longer on the tape (or another tape)
                     src = f"gone{e.index}_{pos}"
                     _place(nodes, slots, src, "constant", r, [f"#{s.index}", "not on this tape"])
                 label = ""
-                if swept and s.index in by_index:
+                if swept and s.kind == "entry" and s.index in by_index:
                     label = _fmt_norm(norm(by_index[s.index].grad_out))
             elif s.kind == "leaf":
                 src = f"leaf{id(s.tensor)}" if s.tensor is not None else f"leaf_{e.index}_{pos}"

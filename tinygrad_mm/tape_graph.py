@@ -16,7 +16,8 @@ _labels = weakref.WeakKeyDictionary()  # tape -> {id(tensor): (weakref to it, na
 
 
 class Source:
-    """Where one input of an entry came from: kind "entry" (index), "leaf" (tensor or None) or "constant"."""
+    """Where one input of an entry came from: kind "entry" (index), "outside" (an entry of another
+    tape, by its index there), "leaf" (the tensor, or None once it is gone) or "constant"."""
     __slots__ = ("kind", "index", "tensor")
 
     def __init__(self, kind, index=None, tensor=None):
@@ -26,10 +27,9 @@ class Source:
 def sources(entry):
     """One Source per input of `entry`, live or freed."""
     if entry.inputs is not None:
-        return [Source("entry", t._entry.index) if t._entry is not None else
+        return [Source("entry" if t._entry.tape is entry.tape else "outside", t._entry.index)
+                if t._entry is not None else
                 Source("leaf", tensor=t) if t.requires_grad else Source("constant") for t in entry.inputs]
-    if entry.sources is None:  # freed by tape.clear(), not by a sweep: nothing was kept
-        return [Source("constant") for _ in entry.in_shapes or ()]
     out = []
     for s in entry.sources:
         if s is None:
@@ -95,7 +95,7 @@ def history(tensor):
     while stack:
         e = stack.pop()
         if e.inputs is not None:  # live: the inputs' own entries
-            made_by = [t._entry for t in e.inputs if t._entry is not None]
+            made_by = [t._entry for t in e.inputs if t._entry is not None and t._entry.tape is e.tape]
         else:                     # freed: look the recorded indices up on the tape
             made_by = [by_index[s] for s in e.sources or () if type(s) is int and s in by_index]
         for m in made_by:

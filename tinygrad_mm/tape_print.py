@@ -44,10 +44,12 @@ def _grad_norm(entry):
 
 
 def source_label(source, name, entry_names):
-    """'#3 Tanh', 'leaf lin1.weight' (or 'leaf' unnamed) or 'constant': where one input came from."""
+    """'#3 Tanh', 'leaf lin1.weight' ('leaf' unnamed), 'constant' or '#3 of another tape': an input's source."""
     if source.kind == "entry":
         op = entry_names.get(source.index)
         return f"#{source.index} {op}" if op else f"#{source.index}"
+    if source.kind == "outside":
+        return f"#{source.index} of another tape"
     if source.kind == "leaf":
         n = name(source.tensor)
         return f"leaf {n}" if n else "leaf"

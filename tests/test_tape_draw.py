@@ -77,6 +77,8 @@ def test_a_long_tape_is_elided_in_the_middle_and_says_so():
     shown = sorted(int(k[1:]) for k, v in nodes.items() if v[0] == "entry")
     assert shown == list(range(7)) + list(range(278, 301))               # the first quarter and the end
     assert nodes["elided"][1] == ["… 271 entries elided …", "#7 to #277"]
+    assert nodes["e0"][1][0] == "#0 Mul with scalar" and nodes["e1"][1][0] == "#1 Tanh"   # 0.5: no box of its own
+    assert not any(v[0] == "constant" for v in nodes.values()) and "x0_1" not in edges
     assert edges["x278_0"] == "elided" and all(src in nodes for src in edges.values())
     assert len(svg) < 40_000 and int(ET.fromstring(svg).get("height")) < 2500
     assert len(parse(tape.draw())[0]) < len(tape.entries) // 3          # the default limit elides too

@@ -4,6 +4,7 @@ Layout: one row per entry, top to bottom in execution order (the order the forwa
 the reverse sweep walks it bottom to top). An entry's box shows its index, op, output shape
 and dtype. Leaves and constants sit left of the first entry that uses them, a leaf labelled
 with its parameter name when one is known (`names=` a Module or a dict, or `tape.label(model)`).
+A constant scalar (the 2.0 in `x * 2.0`) gets no box of its own: its entry says "with scalar".
 An edge from the row just above is a straight line; one from further up is an arc on the
 right. After a backward each edge carries the norm of the gradient of the value it carries
 (the source's whole adjoint; `save_html` shows each separate increment).
@@ -20,13 +21,16 @@ MAX_ENTRIES = 40   # beyond this the middle is elided: 40 rows (~2,400 px) still
 
 
 class Node:
-    __slots__ = ("id", "kind", "x", "y", "w", "lines", "row")
+    """A box: an entry, the elided block, a leaf or a constant; `row` in the picture, `slot` in a leaf stack."""
+    __slots__ = ("id", "kind", "x", "y", "w", "lines", "row", "slot")
 
-    def __init__(self, id, kind, row, lines):
-        self.id, self.kind, self.row, self.lines, self.x, self.y, self.w = id, kind, row, lines, 0, 0, BOX_W
+    def __init__(self, id, kind, row, lines, slot=0):
+        self.id, self.kind, self.row, self.lines, self.slot = id, kind, row, lines, slot
+        self.x, self.y, self.w = 0, 0, BOX_W if kind in ("entry", "elided") else LEAF_W
 
 
 class Edge:
+    """Input `pos` (of `n`) of entry box `dst`, coming from box `src`; `label` is its |gradient| or ''."""
     __slots__ = ("id", "src", "dst", "label", "pos", "n")
 
     def __init__(self, id, src, dst, label, pos, n):
@@ -42,89 +46,92 @@ def _fmt_norm(x):
 
 
 def layout(tape, names=None, entries=None, max_entries=MAX_ENTRIES):
-    """Nodes and edges of the picture (positions in pixels), and a caption saying what is shown."""
-    name = namer(tape, names)
+    """Boxes and edges of the picture (positions in pixels), its height, and a caption saying what is shown."""
     entries = tape.entries if entries is None else list(entries)
-    total, shown, elided = len(entries), entries, []
+    total, shown, elided, head = len(entries), entries, [], len(entries)
     if total > max_entries:
         head = max(1, max_entries // 4)
-        shown = entries[:head] + entries[total - (max_entries - head):]
-        elided = entries[head:total - (max_entries - head)]
+        shown, elided = entries[:head] + entries[total - (max_entries - head):], entries[head:total - max_entries + head]
     swept = any(e.grad_out is not None for e in entries)
-    nodes, edges, rows = {}, [], {}
-    row = 0
-    elided_ids = {e.index for e in elided}
-    by_index = {e.index: e for e in entries}
-    for k, e in enumerate(shown):
-        if elided and k == max(1, max_entries // 4):
-            nodes["elided"] = Node("elided", "elided", row,
-                                   [f"… {len(elided)} entries elided …",
-                                    f"#{elided[0].index} to #{elided[-1].index}"])
-            row += 1
-        nodes[f"e{e.index}"] = Node(f"e{e.index}", "entry", row,
-                                    [f"#{e.index} {e.name}", f"{_shape(e.out_shape)} {e.out_dtype}"])
-        rows[e.index] = row
-        row += 1
-    n_rows = row
-    slots = {}  # row -> number of leaf/constant boxes placed there
-    labelled = set()
-    for e in shown:
-        dst, r = f"e{e.index}", rows[e.index]
-        shapes = input_shapes(e)
-        for pos, (s, shape) in enumerate(zip(sources(e), shapes)):
-            if s.kind in ("entry", "outside"):
-                src = None if s.kind == "outside" else \
-                    f"e{s.index}" if s.index in rows else "elided" if s.index in elided_ids else None
-                if src is None:  # made by an entry no longer on the tape (or another tape)
-                    src = f"gone{e.index}_{pos}"
-                    _place(nodes, slots, src, "constant", r, [f"#{s.index}", "not on this tape"])
-                label = ""
-                if swept and s.kind == "entry" and s.index in by_index:
-                    label = _fmt_norm(norm(by_index[s.index].grad_out))
-            elif s.kind == "leaf":
-                src = f"leaf{id(s.tensor)}" if s.tensor is not None else f"leaf_{e.index}_{pos}"
-                n = name(s.tensor)
-                dtype = f" {s.tensor.dtype}" if s.tensor is not None else ""
-                _place(nodes, slots, src, "leaf", r, [n or "leaf", _shape(shape) + dtype])
-                first = src not in labelled  # a leaf used twice: its |grad| once, on its first edge
-                labelled.add(src)
-                label = _fmt_norm(norm(s.tensor.grad.array)) if first and swept and s.tensor is not None \
-                    and s.tensor.grad is not None else ""
-            else:
-                src = f"const{e.index}_{pos}"
-                _place(nodes, slots, src, "constant", r, ["constant", _shape(shape)])
-                label = ""
-            edges.append(Edge(f"x{e.index}_{pos}", src, dst, label, pos, len(shapes)))
-    # rows grow to hold their stack of leaves; entries sit in one column right of the leaves
-    heights = [max(BOX_H, slots.get(r, 0) * STACK - (STACK - BOX_H)) for r in range(n_rows)]
-    tops, y = [], TOP
-    for h in heights:
-        tops.append(y)
-        y += h + ROW_GAP
-    x0 = MARGIN + (LEAF_W + LANE if slots else 0)
-    for n in nodes.values():
-        band = tops[n.row]
-        if n.kind in ("entry", "elided"):
-            n.x, n.y = x0, band + (heights[n.row] - BOX_H) // 2
-        else:
-            n.w, n.y = LEAF_W, band + n.x * STACK  # n.x held the slot number until now
-            n.x = MARGIN
-    height = y
+    nodes = {}
+    for k, e in enumerate(shown):  # one row per entry; the elided block takes one row after the head
+        row = k + (1 if elided and k >= head else 0)
+        nodes[f"e{e.index}"] = Node(f"e{e.index}", "entry", row, [f"#{e.index} {e.name}",
+                                                                 f"{_shape(e.out_shape)} {e.out_dtype}"])
+    if elided:
+        nodes["elided"] = Node("elided", "elided", head, [f"… {len(elided)} entries elided …",
+                                                          f"#{elided[0].index} to #{elided[-1].index}"])
+    edges = _edges(tape, names, shown, elided, entries, nodes, swept)
+    height = _place_boxes(nodes)
     caption = f"tape: {total} entr{'y' if total == 1 else 'ies'}"
     if elided:
         caption += f", {len(elided)} elided in the middle (showing {len(shown)}; pass max_entries= for more)"
     if swept:
         caption += "; edges: |gradient| of the value on the edge"
-    return nodes, edges, caption, height, x0
+    return nodes, edges, caption, height
 
 
-def _place(nodes, slots, id, kind, row, lines):
-    if id in nodes:
-        return
-    node = Node(id, kind, row, lines)
-    node.x = slots.get(row, 0)  # the slot number, turned into pixels once the widest row is known
-    slots[row] = node.x + 1
-    nodes[id] = node
+def _edges(tape, names, shown, elided, entries, nodes, swept):
+    """One edge per input of each shown entry; adds the leaf and constant boxes they start from."""
+    name, by_index, elided_ids = namer(tape, names), {e.index: e for e in entries}, {e.index for e in elided}
+    stacks, labelled, edges = {}, set(), []  # stacks: row -> leaf/constant boxes placed there so far
+
+    def place(id, kind, row, lines):
+        if id not in nodes:
+            nodes[id] = Node(id, kind, row, lines, slot=stacks.get(row, 0))
+            stacks[row] = nodes[id].slot + 1
+
+    for e in shown:
+        dst = f"e{e.index}"
+        row, shapes = nodes[dst].row, input_shapes(e)
+        for pos, (s, shape) in enumerate(zip(sources(e), shapes)):
+            label = ""
+            if s.kind == "entry" and f"e{s.index}" in nodes:
+                src = f"e{s.index}"
+            elif s.kind == "entry" and s.index in elided_ids:
+                src = "elided"
+            elif s.kind in ("entry", "outside"):  # made by an entry no longer on the tape, or on another
+                src = f"gone{e.index}_{pos}"
+                place(src, "constant", row, [f"#{s.index}", "not on this tape"])
+            elif s.kind == "leaf":
+                t = s.tensor
+                src = f"leaf{id(t)}" if t is not None else f"leaf_{e.index}_{pos}"
+                place(src, "leaf", row, [name(t) or "leaf", _shape(shape) + (f" {t.dtype}" if t is not None else "")])
+                if swept and src not in labelled and t is not None and t.grad is not None:
+                    label = _fmt_norm(norm(t.grad.array))  # a leaf used twice: its |grad| once, on its first edge
+                labelled.add(src)
+            elif len(shape) == 0:  # a Python number like the 2.0 in x * 2.0: named in the box, not drawn
+                nodes[dst].lines[0] += " with scalar"
+                continue
+            else:
+                src = f"const{e.index}_{pos}"
+                place(src, "constant", row, ["constant", _shape(shape)])
+            if swept and s.kind == "entry" and s.index in by_index:
+                label = _fmt_norm(norm(by_index[s.index].grad_out))
+            edges.append(Edge(f"x{e.index}_{pos}", src, dst, label, pos, len(shapes)))
+    return edges
+
+
+def _place_boxes(nodes):
+    """Pixel positions: rows grow to hold their stack of leaves; entries in one column right of the
+    leaves, centred in their row. Returns the picture's height."""
+    n_rows = 1 + max((n.row for n in nodes.values()), default=-1)
+    stacked = [0] * n_rows
+    for n in nodes.values():
+        if n.kind in ("leaf", "constant"):
+            stacked[n.row] = max(stacked[n.row], n.slot + 1)
+    heights = [max(BOX_H, k * STACK - (STACK - BOX_H)) for k in stacked]
+    tops, y = [], TOP
+    for h in heights:
+        tops.append(y)
+        y += h + ROW_GAP
+    x0 = MARGIN + (LEAF_W + LANE if any(stacked) else 0)
+    for n in nodes.values():
+        if n.kind in ("entry", "elided"):
+            n.x, n.y = x0, tops[n.row] + (heights[n.row] - BOX_H) // 2
+        else:
+            n.x, n.y = MARGIN, tops[n.row] + n.slot * STACK
+    return y
 
 
 def _edge_path(a, b, k, n):
@@ -148,7 +155,8 @@ FILL = {"entry": "#dbeafe", "leaf": "#dcfce7", "constant": "#f3f4f6", "elided": 
 
 def svg(tape, names=None, entries=None, max_entries=MAX_ENTRIES):
     """The picture as SVG text: nodes are <g id="e3" class="node entry">, edges <path id="x3_0">."""
-    nodes, edges, caption, height, x0 = layout(tape, names, entries, max_entries)
+    nodes, edges, caption, height = layout(tape, names, entries, max_entries)
+    x0 = max([n.x for n in nodes.values()] + [MARGIN])  # the entry column
     far = max([nodes[e.dst].row - nodes[e.src].row for e in edges if nodes[e.src].kind == "entry"] + [1])
     width = max(x0 + BOX_W + (30 + 14 * min(far, 12) + 70 if far > 1 else 90), 2 * MARGIN + 7.3 * len(caption))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height}" '

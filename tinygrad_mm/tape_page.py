@@ -60,7 +60,7 @@ function show(k) {
   const st = DATA.steps[k];
   for (let j = 0; j < k; j++) { const n = document.getElementById("e" + DATA.steps[j].entry); if (n) n.classList.add("swept"); }
   const box = document.getElementById("e" + st.entry);
-  if (box) { box.classList.add("current"); box.scrollIntoView({block: "center"}); }
+  if (box) { box.classList.add("current"); box.scrollIntoView({block: "nearest"}); }
   let s = `<h3 id="current">step ${k + 1} of ${DATA.steps.length}: #${st.entry} ${st.name}</h3>` +
           `<div>upstream gradient (d loss / d output of #${st.entry}):</div>` + describe(st.grad_out);
   if (!st.increments.length) s += "<div>(no input needs a gradient)</div>";
@@ -71,7 +71,7 @@ function show(k) {
       const src = document.getElementById(edge.dataset.src);
       if (src) src.classList.add("target");
     }
-    s += `<div class="inc">${inc.kind === "grad" ? ".grad +=" : "adjoint +="} <b>${inc.to}</b> (input ${inc.pos})</div>` + describe(inc);
+    s += `<div class="inc">${inc.kind === "grad" ? ".grad" : "adjoint"} of <b>${inc.to}</b> (input ${inc.pos}) +=</div>` + describe(inc);
   }
   document.getElementById("panel").innerHTML = s;
   document.getElementById("status").textContent = k + 1 === DATA.steps.length ?

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_mm as tg  # noqa: E402
 from tinygrad_mm import format_comparisons  # noqa: E402
-from examples.backprop_exercise import ORDER, batch, forward, make_params  # noqa: E402,F401
+from examples.backprop_exercise import ORDER, batch, forward, make_params  # noqa: E402
 
 
 def gradients(v, d, n, Yb):

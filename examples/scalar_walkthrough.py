@@ -77,7 +77,8 @@ def neuron():
     grads = sweep(tape, o, dict(x1=x1, w1=w1, x2=x2, w2=w2, b=b, x1w1=x1w1, x2w2=x2w2,
                                x1w1x2w2=x1w1x2w2, n=n, o=o))
     # do/dn = 1 - o² = 1/2; a sum passes it on; a product sends each factor the other one
-    by_hand = dict(o=1.0, n=0.5, b=0.5, x1w1x2w2=0.5, x1w1=0.5, x2w2=0.5, x1=0.5 * -3.0, w1=0.5 * 2.0, x2=0.5 * 1.0, w2=0.0)
+    by_hand = dict(o=1.0, n=0.5, b=0.5, x1w1x2w2=0.5, x1w1=0.5, x2w2=0.5,
+                   x1=0.5 * -3.0, w1=0.5 * 2.0, x2=0.5 * 1.0, w2=0.5 * 0.0)
     return grads, by_hand
 
 

@@ -170,7 +170,8 @@ def _save(plt, fig, ax, title, what, xlabel, ylabel, path):
     ax.legend(fontsize=8)
     fig.tight_layout()
     tmp = path + ".tmp"
-    fig.savefig(tmp, dpi=100, format="png", metadata={"Title": title, "Description": f"{what}; x: {xlabel}; y: {ylabel}"})
+    fig.savefig(tmp, dpi=100, format="png",
+                metadata={"Title": title, "Description": f"{what}; x: {xlabel}; y: {ylabel}"})
     plt.close(fig)
     os.replace(tmp, path)
     return path

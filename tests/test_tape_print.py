@@ -77,7 +77,8 @@ def test_print_names_leaves_from_a_dict_or_a_module_path_and_unnamed_leaves_stay
         out = (model(tg.tensor(np.ones((1, 3)))) * other).sum()
         assert _inputs_column(format_tape(tape, names=model))[0] == \
             "constant (1, 3), leaf 0.weight (2, 3), leaf 0.bias (2,) → (1, 2)"
-        assert _inputs_column(format_tape(tape, names={"other": other}))[1] == "#0 Affine (1, 2), leaf other (2,) → (1, 2)"
+        assert _inputs_column(format_tape(tape, names={"other": other}))[1] == \
+            "#0 Affine (1, 2), leaf other (2,) → (1, 2)"
         assert _inputs_column(repr(tape))[1] == "#0 Affine (1, 2), leaf (2,) → (1, 2)"   # nothing registered
         try:
             format_tape(tape, names=[other])

@@ -51,7 +51,8 @@ def layout(tape, names=None, entries=None, max_entries=MAX_ENTRIES):
     total, shown, elided, head = len(entries), entries, [], len(entries)
     if total > max_entries:
         head = max(1, max_entries // 4)
-        shown, elided = entries[:head] + entries[total - (max_entries - head):], entries[head:total - max_entries + head]
+        tail = total - (max_entries - head)  # the first entry of the kept end
+        shown, elided = entries[:head] + entries[tail:], entries[head:tail]
     swept = any(e.grad_out is not None for e in entries)
     nodes = {}
     for k, e in enumerate(shown):  # one row per entry; the elided block takes one row after the head
@@ -157,16 +158,18 @@ def svg(tape, names=None, entries=None, max_entries=MAX_ENTRIES):
     """The picture as SVG text: nodes are <g id="e3" class="node entry">, edges <path id="x3_0">."""
     nodes, edges, caption, height = layout(tape, names, entries, max_entries)
     x0 = max([n.x for n in nodes.values()] + [MARGIN])  # the entry column
-    far = max([nodes[e.dst].row - nodes[e.src].row for e in edges if nodes[e.src].kind == "entry"] + [1])
+    far = max([nodes[e.dst].row - nodes[e.src].row for e in edges if nodes[e.src].kind in ("entry", "elided")] + [1])
     width = max(x0 + BOX_W + (30 + 14 * min(far, 12) + 70 if far > 1 else 90), 2 * MARGIN + 7.3 * len(caption))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height}" '
            f'viewBox="0 0 {width:.0f} {height}" font-family="monospace" font-size="12">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" markerUnits="userSpaceOnUse" '
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" '
+           'markerUnits="userSpaceOnUse" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
            f'<text x="{MARGIN}" y="20" font-size="13">{html.escape(caption)}</text>']
     for e in edges:
         d, (lx, ly) = _edge_path(nodes[e.src], nodes[e.dst], e.pos, e.n)
-        out.append(f'<path id="{e.id}" class="edge" data-src="{e.src}" d="{d}" fill="none" stroke="#555" stroke-width="1.3" '
+        out.append(f'<path id="{e.id}" class="edge" data-src="{e.src}" d="{d}" fill="none" stroke="#555" '
+                   'stroke-width="1.3" '
                    f'marker-end="url(#arrow)"/>')
         if e.label:
             out.append(f'<text class="edge-label" x="{lx:.0f}" y="{ly:.0f}" fill="#92400e" '

@@ -158,7 +158,8 @@ def svg(tape, names=None, entries=None, max_entries=MAX_ENTRIES):
     """The picture as SVG text: nodes are <g id="e3" class="node entry">, edges <path id="x3_0">."""
     nodes, edges, caption, height = layout(tape, names, entries, max_entries)
     x0 = max([n.x for n in nodes.values()] + [MARGIN])  # the entry column
-    far = max([nodes[e.dst].row - nodes[e.src].row for e in edges if nodes[e.src].kind in ("entry", "elided")] + [1])
+    far = max([nodes[e.dst].row - nodes[e.src].row for e in edges
+               if nodes[e.src].kind in ("entry", "elided")] + [1])  # the longest jump: the widest arc
     width = max(x0 + BOX_W + (30 + 14 * min(far, 12) + 70 if far > 1 else 90), 2 * MARGIN + 7.3 * len(caption))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height}" '
            f'viewBox="0 0 {width:.0f} {height}" font-family="monospace" font-size="12">',

@@ -83,3 +83,13 @@ def test_runs_standalone_as_a_module(tmp_path):
                         "--out-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("wrote ") == 4
+
+
+def test_without_matplotlib_the_command_says_how_to_install_it_before_training(tmp_path, monkeypatch, capsys):
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    assert cli(["diagnose", "--steps", "100000", "--out-dir", str(tmp_path / "x")]) == 1
+    captured = capsys.readouterr()
+    assert "plotting needs matplotlib, which is not installed: pip install 'tinygrad_mm[plot]'" in captured.err
+    assert "step" not in captured.out and not os.path.exists(tmp_path / "x")

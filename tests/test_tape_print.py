@@ -29,10 +29,10 @@ def test_print_tape_table_before_and_after_backward(capsys):
         for word in ("#", "op", "inputs → output", "dtype", "device", "saved", "|grad out|"):
             assert word in text.splitlines()[1]
         rows = text.splitlines()[3:]
-        assert rows[0].split()[:2] == ["0", "Matmul"] and "(3, 4), (4, 2) → (3, 2)" in rows[0]
+        assert rows[0].split()[:2] == ["0", "Matmul"] and "leaf (3, 4), leaf (4, 2) → (3, 2)" in rows[0]
         assert "float32" in rows[0] and "cpu" in rows[0] and "80 B" in rows[0]
-        assert rows[1].split()[:2] == ["1", "Tanh"] and "(3, 2) → (3, 2)" in rows[1] and "24 B" in rows[1]
-        assert rows[2].split()[:2] == ["2", "Sum"] and "(3, 2) → ()" in rows[2] and rows[2].endswith("—")
+        assert rows[1].split()[:2] == ["1", "Tanh"] and "#0 Matmul (3, 2) → (3, 2)" in rows[1] and "24 B" in rows[1]
+        assert rows[2].split()[:2] == ["2", "Sum"] and "#1 Tanh (3, 2) → ()" in rows[2] and rows[2].endswith("—")
 
         loss.backward()
         text = repr(tape)
@@ -43,6 +43,66 @@ def test_print_tape_table_before_and_after_backward(capsys):
     norms = [np.linalg.norm(1 - t ** 2), np.sqrt(6.0), 1.0]
     for row, n in zip(rows, norms):
         assert row.split()[-1] == f"{n:.4g}"
+
+
+def _inputs_column(text):
+    """Each row's 'inputs → output' cell, read from where the header puts it."""
+    lines = text.splitlines()
+    start, stop = lines[1].index("inputs → output"), lines[1].index("dtype")
+    return [line[start:stop].strip() for line in lines[3:]]
+
+
+def test_print_names_each_inputs_source_before_and_after_backward():
+    lin = tg.nn.Linear(4, 2, dtype=np.float64)
+    with Tape() as tape:
+        x = tg.tensor(np.ones((3, 4)))                      # a constant: no gradient wanted
+        h = lin(x).tanh()
+        loss = (h * h * 2.0).sum()
+        expected = ["constant (3, 4), leaf weight (2, 4), leaf bias (2,) → (3, 2)",
+                    "#0 Affine (3, 2) → (3, 2)",
+                    "#1 Tanh (3, 2), #1 Tanh (3, 2) → (3, 2)",     # h used twice: both inputs from #1
+                    "#2 Mul (3, 2), constant () → (3, 2)",
+                    "#3 Mul (3, 2) → ()"]
+        assert _inputs_column(tape.label(lin).__repr__()) == expected
+        loss.backward()                                     # freed entries keep their sources
+        assert all(e.freed for e in tape.entries)
+        assert _inputs_column(repr(tape)) == expected
+
+
+def test_print_names_leaves_from_a_dict_or_a_module_path_and_unnamed_leaves_stay_leaf():
+    from tinygrad_mm.tape_print import format_tape
+    model = tg.nn.Sequential(tg.nn.Linear(3, 2, dtype=np.float64))
+    other = leaf([1.0, 2.0])
+    with Tape() as tape:
+        out = (model(tg.tensor(np.ones((1, 3)))) * other).sum()
+        assert _inputs_column(format_tape(tape, names=model))[0] == \
+            "constant (1, 3), leaf 0.weight (2, 3), leaf 0.bias (2,) → (1, 2)"
+        assert _inputs_column(format_tape(tape, names={"other": other}))[1] == \
+            "#0 Affine (1, 2), leaf other (2,) → (1, 2)"
+        assert _inputs_column(repr(tape))[1] == "#0 Affine (1, 2), leaf (2,) → (1, 2)"   # nothing registered
+        try:
+            format_tape(tape, names=[other])
+        except TypeError as e:
+            assert "names must be a Module or a dict name -> tensor, got list" in str(e)
+        else:
+            raise AssertionError("a list of tensors is not a names table")
+    del out
+
+
+def test_a_swept_entry_holds_its_leaves_only_weakly():
+    import gc
+    import weakref
+    with Tape() as tape:
+        x = leaf([1.0, 2.0])
+        y = (x * 2.0).sum()
+        tape.label({"x": x})
+        y.backward()
+        assert _inputs_column(repr(tape))[0] == "leaf x (2,), constant () → (2,)"
+        gone = weakref.ref(x)
+        del x
+        gc.collect()
+        assert gone() is None                                # the record did not keep the leaf alive
+        assert _inputs_column(repr(tape))[0] == "leaf (2,), constant () → (2,)"
 
 
 def test_print_empty_tape():

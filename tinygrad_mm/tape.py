@@ -31,7 +31,7 @@ class Entry:
     """One recorded op: the op itself (`function`, with what its forward saved), its input
     tensors, its place on the tape, and the adjoint its output accumulates during a sweep."""
     __slots__ = ("function", "inputs", "index", "tape", "adjoint", "grad_out", "out_shape",
-                 "out_dtype", "stamp", "in_shapes", "device", "_name", "retains", "__weakref__")
+                 "out_dtype", "stamp", "in_shapes", "sources", "device", "_name", "retains", "__weakref__")
 
     def __init__(self, function, inputs, index, tape, out):
         self.function, self.inputs, self.index, self.tape = function, inputs, index, tape
@@ -39,7 +39,7 @@ class Entry:
         self.grad_out = None   # the output gradient of the latest sweep (shown by print(tape))
         self.out_shape, self.out_dtype = out.shape, out.dtype
         self.stamp = _state.version  # in-place modifications after this one are checked at backward
-        self.in_shapes = self.device = self._name = None  # filled in by free()
+        self.in_shapes = self.sources = self.device = self._name = None  # filled in by free()
         self.retains = None    # the output tensor, once retain_grad() asked for its gradient
 
     name = property(lambda self: self._name or type(self.function).__name__, doc="The op's name, e.g. 'Tanh'.")
@@ -51,6 +51,10 @@ class Entry:
         if inputs is None:
             return
         self.in_shapes = tuple([t.array.shape for t in inputs])
+        # each input's source, for the picture after a sweep: the index of the entry that made it, a
+        # weak reference to a leaf that requires grad (to find its parameter name), or None (a constant)
+        self.sources = tuple([t._entry.index if t._entry is not None else _ref(t) if t.requires_grad else None
+                              for t in inputs])
         self.device = backend.device_of(inputs[0].array) if inputs else "cpu"
         self._name = type(self.function).__name__
         self.function = self.inputs = self.retains = None
@@ -177,6 +181,29 @@ class Tape:
     def __repr__(self):
         from .tape_print import format_tape  # printing is a floor above the tape
         return format_tape(self)
+
+    def label(self, model):
+        """Name leaves after a Module's parameters (or a dict name -> tensor) in print and pictures."""
+        from .tape_graph import label
+        return label(self, model)
+
+    def draw(self, names=None, max_entries=40):
+        """The tape as an SVG picture (text); see docs/tape.md."""
+        from .tape_draw import draw
+        return draw(self, names, max_entries)
+
+    def save_html(self, path, loss=None, names=None):
+        """A self-contained page: the picture and a Step button for the reverse sweep from `loss`."""
+        from .tape_html import save_html
+        return save_html(self, path, loss, names)
+
+    def _repr_svg_(self):
+        from .tape_draw import draw
+        return draw(self)
+
+    def _repr_html_(self):
+        from .tape_draw import tape_html
+        return tape_html(self)
 
 
 class _Sweep:

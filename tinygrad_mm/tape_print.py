@@ -1,9 +1,10 @@
-"""`print(tape)`: the tape as a table a learner can read."""
+"""`print(tape)`: the tape as a table a learner can read, each input named by its source."""
 import math
 
 import numpy as np
 
 from . import backend
+from .tape_graph import input_shapes, namer, sources
 
 
 def saved_nbytes(entry):
@@ -42,15 +43,32 @@ def _grad_norm(entry):
     return f"{norm:.4g}" if math.isfinite(norm) else str(norm)
 
 
-def entry_row(entry):
-    """The table row of one entry: index, op, shapes, dtype, device, saved bytes, grad norm."""
+def source_label(source, name, entry_names):
+    """'#3 Tanh', 'leaf lin1.weight' ('leaf' unnamed), 'constant' or '#3 of another tape': an input's source."""
+    if source.kind == "entry":
+        op = entry_names.get(source.index)
+        return f"#{source.index} {op}" if op else f"#{source.index}"
+    if source.kind == "outside":
+        return f"#{source.index} of another tape"
+    if source.kind == "leaf":
+        n = name(source.tensor)
+        return f"leaf {n}" if n else "leaf"
+    return "constant"
+
+
+def entry_row(entry, name=None, entry_names=None):
+    """The table row of one entry: index, op, inputs (source and shape) → output, dtype, device,
+    saved bytes, grad norm. `name` names leaves (see tape_graph.namer); `entry_names` maps index -> op."""
+    name = name or (lambda t: None)
+    entry_names = {} if entry_names is None else entry_names
     if entry.freed:
-        ins, saved, dev = entry.in_shapes, "freed", entry.device
+        saved, dev = "freed", entry.device
     else:
-        ins = tuple(t.array.shape for t in entry.inputs)
         dev = backend.device_of(entry.inputs[0].array) if entry.inputs else "cpu"
         saved = human_bytes(saved_nbytes(entry))
-    shapes = ", ".join(_shape(s) for s in ins) + " → " + _shape(entry.out_shape)
+    ins = [f"{source_label(src, name, entry_names)} {_shape(s)}"
+           for src, s in zip(sources(entry), input_shapes(entry))]
+    shapes = ", ".join(ins) + " → " + _shape(entry.out_shape)
     return (str(entry.index), entry.name, shapes, str(entry.out_dtype), dev, saved, _grad_norm(entry))
 
 
@@ -71,8 +89,8 @@ def format_table(rows, header=HEADER):
     return "\n".join(lines)
 
 
-def format_tape(tape):
-    """The whole tape: a summary line and one row per entry."""
+def format_tape(tape, names=None):
+    """The whole tape: a summary line and one row per entry (leaves named from `names` or label())."""
     entries = tape.entries
     live = [e for e in entries if not e.freed]
     total = sum(saved_nbytes(e) for e in live)
@@ -80,4 +98,5 @@ def format_tape(tape):
             f"({len(live)} live, {len(entries) - len(live)} freed), {human_bytes(total)} saved for backward")
     if not entries:
         return head
-    return head + "\n" + format_table(entry_row(e) for e in entries)
+    name, entry_names = namer(tape, names), {e.index: e.name for e in entries}
+    return head + "\n" + format_table(entry_row(e, name, entry_names) for e in entries)

@@ -113,6 +113,10 @@ class Tensor(TensorMath, TensorShape):
         from .tensor_print import format_tensor  # printing is a floor above
         return format_tensor(self)
 
+    def _repr_html_(self):  # Jupyter: the values, then a picture of the history (None for a leaf)
+        from .tape_draw import tensor_html
+        return tensor_html(self)
+
     __hash__ = object.__hash__  # __eq__ is elementwise (as torch); tensors still key dicts by identity
 
     # -- data and grad, as torch --------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 
 from tinygrad_mm.checkpoint import CheckpointError
 
-from . import options
+from . import diagnose, options
 from .bigram import bigram_counts, bigram_nll, count_bigram_dev_loss, train_neural_bigram
 from .config import RECIPES, RunError, TrainConfig, from_recipe
 from .dataset import DataError, Vocab, data_warnings, load_lines, split_words
@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bigram", help="makemore part 1 baselines: count bigram and neural bigram")
     options.add_bigram_options(p)
     p.set_defaults(func=cmd_bigram)
+
+    diagnose.add_parser(sub)   # makemore part 3's activation/gradient/update diagnostics
     return parser
 
 

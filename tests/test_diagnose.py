@@ -93,3 +93,10 @@ def test_without_matplotlib_the_command_says_how_to_install_it_before_training(t
     captured = capsys.readouterr()
     assert "plotting needs matplotlib, which is not installed: pip install 'tinygrad_mm[plot]'" in captured.err
     assert "step" not in captured.out and not os.path.exists(tmp_path / "x")
+
+
+def test_the_cli_has_the_diagnose_command(capsys):
+    from models.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["diagnose", "--help"])
+    assert e.value.code == 0 and "--n-hidden" in capsys.readouterr().out

@@ -304,9 +304,10 @@ def distinct_errors(run):
     return [tuple(r) for r in rows.values()]
 
 
-def format_errors(run):
+def format_errors(run, max_after=None):
     """The failing lines, those that fail first in full, then in one line each those that may only
-    follow from them (a name an earlier failure left undefined, or stale)."""
+    follow from them (a name an earlier failure left undefined, or stale; the first `max_after` of them
+    and a count where given)."""
     rows, after = [], []
     for cell, e, times in distinct_errors(run):
         again = f" (x{times})" if times > 1 else ""
@@ -318,6 +319,8 @@ def format_errors(run):
                         f"\n      -> {e['owner']}")
     if after:
         rows.append("  may only follow from the failures above:")
+    if max_after is not None and len(after) > max_after:
+        after = after[:max_after] + [f"    ... {len(after) - max_after} more"]
     return rows + after
 
 
@@ -326,7 +329,7 @@ def format_differences(differences, max_lines=6, candidate=None):
     failed = {c["index"] for c in candidate.cells if c["errors"]} if candidate else set()
     rows = []
     for index, title, bad in differences:
-        note = " (the cell fails on tinygrad_mm: see the other test)" if index in failed else ""
+        note = " (the cell fails on tinygrad_mm: see its failing lines)" if index in failed else ""
         rows.append(f"  cell {title}: {len(bad)} differing line(s){note}")
         for k, theirs, ours in bad[:1 if note else max_lines]:
             rows.append(f"      line {k}\n        torch:       {theirs[:160]}\n        tinygrad_mm: {ours[:160]}")

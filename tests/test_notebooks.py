@@ -121,3 +121,39 @@ def test_runner_counts_data_a_failed_statement_left_half_done_as_a_consequence(t
     rows = [(e["line"], e["type"], e["consequence"]) for _, e, _ in nr.distinct_errors(run)]
     # the loop's failure leaves `log` empty: log[-1] follows from it; [][0] reads nothing it touched
     assert rows == [(5, "AttributeError", False), (6, "IndexError", True), (7, "IndexError", False)]
+
+
+def load_checker():
+    """tests/notebooks/check_real_notebooks.py as a module (it is a script, not a package member)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("check_real_notebooks",
+                                                  os.path.join(nr.NOTEBOOKS, "check_real_notebooks.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_check_real_notebooks_turns_code_cells_into_a_cell_script(tmp_path):
+    import json
+    checker = load_checker()
+    notebook = {"cells": [{"cell_type": "markdown", "source": ["# title"]},
+                          {"cell_type": "code", "source": ["%matplotlib inline\n", "x = 1"]},
+                          {"cell_type": "code", "source": "for i in range(200000):\n    pass\nmax_steps = 50000"},
+                          {"cell_type": "code", "source": ["x + 1"]},
+                          {"cell_type": "code", "source": ["plt.plot([1])"]},
+                          {"cell_type": "code", "source": ["y = 2;"]},
+                          {"cell_type": "code", "source": ["def f(:"]}]}
+    path = tmp_path / "lectures" / "makemore" / "makemore_part2_mlp.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(notebook))
+    assert checker.find_notebook(str(tmp_path), "makemore_part2_mlp.ipynb") == str(path)
+    cells = checker.code_cells(str(path))
+    assert len(cells) == 6 and cells[0] == "%matplotlib inline\nx = 1"
+    script = checker.to_script(cells, 1000)
+    assert [title for title, _ in nr.split_cells(script)] == ["(preamble)", "0", "1", "2", "3", "4", "5"]
+    assert "pass  # IPython: %matplotlib inline" in script
+    assert "range(1000)" in script and "max_steps = 1000" in script
+    assert "print(repr((x + 1)))" in script          # a notebook displays a cell's last expression
+    assert "print(repr((plt.plot" not in script and "y = 2;" in script
+    assert "pass  # not Python, left out" in script
+    assert checker.cap_steps("range(8)", 1000) == "range(8)"

@@ -85,7 +85,8 @@ def displayed(code):
 
 
 def to_script(cells, max_steps):
-    """One cell script: `# %% cell k` then the cell's code, IPython lines as `pass`."""
+    """One cell script: `# %% k` (k the code cell's index, from 0), then the cell's code with IPython
+    lines as `pass`."""
     out = []
     for k, code in enumerate(cells):
         code = "\n".join(line[:len(line) - len(line.lstrip())] + "pass  # IPython: " + line.strip()
@@ -95,14 +96,14 @@ def to_script(cells, max_steps):
             ast.parse(code)
         except SyntaxError as exc:
             code = f"pass  # not Python, left out: {exc.msg}"
-        out.append(f"# %% cell {k}\n{code}\n")
+        out.append(f"# %% {k}\n{code}\n")
     return "\n".join(out)
 
 
 def report(label, cells, runs):
     """Lines describing one notebook's two runs; returns (lines, whether tinygrad_mm fell short)."""
     theirs, ours = runs["torch"], runs["tinygrad_mm"]
-    rows = [f"== {label}: {len(cells)} code cells ({nr.timing(runs)})"]
+    rows = [f"== {label}: {len(cells)} code cells, numbered from 0 ({nr.timing(runs)})"]
     for side in (theirs, ours):
         if side.problem:
             rows.append(f"  {side.backend}: {side.problem}")
@@ -116,11 +117,11 @@ def report(label, cells, runs):
                 f" ({len(torch_bad)} fail under torch itself)")
     if torch_bad:
         rows.append("  failing under torch itself (not counted against tinygrad_mm):")
-        rows += ["  " + r for r in nr.format_errors(theirs)]
+        rows += ["  " + r for r in nr.format_errors(theirs, max_after=5)]
     ours.record["cells"] = [c for c in ours.cells if c["index"] not in torch_bad]
     if ours.errors():
         rows.append("  failing on tinygrad_mm:")
-        rows += nr.format_errors(ours)
+        rows += nr.format_errors(ours, max_after=12)
     differences = [d for d in nr.compare_runs(theirs, ours) if d[0] not in torch_bad]
     if differences:
         rows.append(f"  {len(differences)} cell(s) print otherwise than torch:")

@@ -171,7 +171,10 @@ def run_cells(path, backend):
             cells[i]["errors"].append(describe_error(exc, path, lines, stmt, failed_names))
             failed_names |= bound_names(stmt) | touched_objects(stmt, namespace)
         else:
-            failed_names -= bound_names(stmt)
+            if touched_objects(stmt, namespace) & failed_names:   # `bn = model.layers[3]`: stale too
+                failed_names |= bound_names(stmt)
+            else:
+                failed_names -= bound_names(stmt)
         cells[i]["seconds"] += time.perf_counter() - t0
     for i, cell in enumerate(cells):
         cell["output"] = captured[i].getvalue()

@@ -115,12 +115,14 @@ def test_runner_reports_every_failing_line_and_goes_on(tmp_path):
 def test_runner_counts_data_a_failed_statement_left_half_done_as_a_consequence(tmp_path):
     script = tmp_path / "script.py"
     script.write_text("# %% a\nimport math\nlog = []\nfor k in range(3):\n    log.append(math.no_such(k))\n"
-                      "print(log[-1])\nprint([][0])\n")
+                      "print(log[-1])\nprint([][0])\nalias = log\nprint(alias[0])\n")
     started = nr.time.perf_counter()
     run = nr.finish_script(nr.start_script(str(script), "tinygrad_mm"), "tinygrad_mm", 60, started)
     rows = [(e["line"], e["type"], e["consequence"]) for _, e, _ in nr.distinct_errors(run)]
-    # the loop's failure leaves `log` empty: log[-1] follows from it; [][0] reads nothing it touched
-    assert rows == [(5, "AttributeError", False), (6, "IndexError", True), (7, "IndexError", False)]
+    # the loop's failure leaves `log` empty: log[-1] follows from it, and so does a name bound from it;
+    # [][0] reads nothing it touched
+    assert rows == [(5, "AttributeError", False), (6, "IndexError", True), (7, "IndexError", False),
+                    (9, "IndexError", True)]
 
 
 def load_checker():

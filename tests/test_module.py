@@ -38,9 +38,11 @@ def test_named_parameters_recurse_into_children_and_lists():
     m = Block()
     assert [n for n, _ in m.named_parameters()] == PARAM_NAMES
     assert [p for _, p in m.named_parameters()] == m.parameters()
-    assert [n for n, _ in m.named_buffers()] == ["scale", "count", "bn.running_mean", "bn.running_var"]
+    assert [n for n, _ in m.named_buffers()] == ["scale", "count", "bn.running_mean", "bn.running_var",
+                                                  "bn.num_batches_tracked"]
     assert list(m.state_dict()) == ["scale", "count"] + PARAM_NAMES[:4] + [
-        "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var", "head.0.weight", "head.0.bias"]
+        "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked", "head.0.weight",
+        "head.0.bias"]
     assert m.num_parameters() == 10 + 15 + 9 + 6 + 8
     assert len(m.modules()) == 1 + 1 + 3 + 1 + 1 + 1
 
@@ -48,7 +50,7 @@ def test_named_parameters_recurse_into_children_and_lists():
 def test_sequential_names_like_torch():
     m, tm = make_mlp(bn=True), make_torch_mlp(bn=True)
     assert [n for n, _ in m.named_parameters()] == [n for n, _ in tm.named_parameters()]
-    assert list(m.state_dict()) == [k for k in tm.state_dict() if not k.endswith("num_batches_tracked")]
+    assert list(m.state_dict()) == list(tm.state_dict())
     assert [tuple(p.shape) for p in m.parameters()] == [tuple(p.shape) for p in tm.parameters()]
 
 
@@ -86,8 +88,8 @@ def test_to_dtype_keeps_tensor_objects():
     assert m.double() is m
     after = dict(m._named_tensors())
     assert all(after[n] is before[n] for n in before)
-    assert all(t.dtype == np.float64 for n, t in after.items() if n != "count")
-    assert m.count.dtype == np.int64                       # integer buffers are not converted
+    assert all(t.dtype == np.float64 for n, t in after.items() if n not in ("count", "bn.num_batches_tracked"))
+    assert m.count.dtype == m.bn.num_batches_tracked.dtype == np.int64   # integer buffers are not converted
     assert all(p.grad is None for p in m.parameters())
     x = np.array([[0, 1], [2, 3]])
     w0 = m.layers[0].weight.detach().numpy().copy()

@@ -7,6 +7,8 @@ and an input with a size-0 dimension gives an empty result.
 """
 import warnings
 
+import numpy as np
+
 from .. import ops
 from ..backend import xp_of
 from ..coerce import float_operand
@@ -69,10 +71,9 @@ class LogSoftmax(Function):
 class Sigmoid(Function):
     def forward(self, x):
         xp = xp_of(x)
-        z = xp.exp(-xp.abs(x))                   # in (0, 1]: never overflows
-        # 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below: each side stays exact where it is small
-        self.y = y = xp.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
-        return y
+        with np.errstate(over="ignore"):         # exp(-x) = inf for x << 0 gives 1/inf = 0, as wanted
+            self.y = y = 1 / (1 + xp.exp(-x))    # torch's formula, so its rounding too
+        return y.astype(x.dtype, copy=False)
 
     def backward(self, g):          # dσ/dx = σ (1 - σ); torch's order of the products
         return g * (1 - self.y) * self.y

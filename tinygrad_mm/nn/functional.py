@@ -19,9 +19,10 @@ from .norm import batch_norm, layer_norm
 
 def linear(input, weight, bias=None):
     """torch.nn.functional.linear: input @ weight.T + bias, weight (out_features, in_features)."""
-    if weight.ndim == 1:                 # torch also takes a 1-D weight: a dot product per row
-        out = input @ weight
-        return out if bias is None else out + bias
+    if weight.ndim == 1:                 # torch also takes a 1-D weight (no bias): a dot product per row
+        if bias is not None:
+            raise ValueError(f"linear: a 1-D weight {weight.shape} takes no bias; pass a 2-D weight")
+        return input @ weight
     if bias is None:
         return ops.Affine.apply(input, weight)
     return ops.Affine.apply(input, weight, bias)
@@ -64,7 +65,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         raise ValueError(f"'weight' must be 2-D, got shape {weight.shape}")
     arr = input.array if type(input) is Tensor else input
     if type(arr) is not type(weight.array) or arr.dtype.kind not in "iu":   # lists, other devices
-        arr = index_array(weight, input, "embedding indices")
+        kind = getattr(arr, "dtype", np.dtype(np.int64)).kind
+        arr = index_array(weight, input, "embedding indices") if kind in "iu" else arr
         if arr.dtype.kind not in "iu":
             raise TypeError(f"Embedding indices must be integers, got dtype {arr.dtype}")
     n = weight.array.shape[0]

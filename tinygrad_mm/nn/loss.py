@@ -94,12 +94,13 @@ class NLL(Function):
         if self.reduction == "none":
             scale = g.reshape(-1)
         elif self.reduction == "mean":
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore"):   # total 0: no sample counts
                 scale = g / self.total
         else:
             scale = g
         d = xp.zeros((self.idx.size, self.c), dtype=g.dtype)
-        d[self.idx, self.safe] = xp.where(self.valid, -(self.w * scale), 0)
+        with np.errstate(invalid="ignore"):      # 0 * inf at an ignored sample: replaced by 0 below
+            d[self.idx, self.safe] = xp.where(self.valid, -(self.w * scale), 0)
         if len(self.shape) == 1:
             return d.reshape(self.shape)
         if len(self.shape) == 2:

@@ -102,13 +102,13 @@ def _softmax_input(x, dtype, name):
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """torch.nn.functional.softmax: exp(x) / sum(exp(x)) along `dim`, one tape entry."""
-    dim = softmax_dim("softmax", input.ndim, dim, _stacklevel + 1)
+    dim = softmax_dim("softmax", input.ndim, dim, _stacklevel)
     return Softmax.apply(_softmax_input(input, dtype, "softmax"), axis=dim)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """torch.nn.functional.log_softmax: x - logsumexp(x) along `dim`, one tape entry."""
-    dim = softmax_dim("log_softmax", input.ndim, dim, _stacklevel + 1)
+    dim = softmax_dim("log_softmax", input.ndim, dim, _stacklevel)
     return LogSoftmax.apply(_softmax_input(input, dtype, "log_softmax"), axis=dim)
 
 

@@ -186,7 +186,7 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        return activation.softmax(x, self.dim, _stacklevel=4)
+        return activation.softmax(x, self.dim, _stacklevel=5)
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -196,4 +196,4 @@ class LogSoftmax(Softmax):
     """torch.nn.LogSoftmax(dim)."""
 
     def forward(self, x):
-        return activation.log_softmax(x, self.dim, _stacklevel=4)
+        return activation.log_softmax(x, self.dim, _stacklevel=5)

@@ -30,7 +30,7 @@ class Normalize(Function):
         if has_bias:
             out = out + b.reshape(param_shape)
         self.xhat, self.rstd, self.w, self.axes, self.batch = xhat, rstd, w, axes, batch
-        self.param_shape, self.has_bias = param_shape, has_bias
+        self.param_shape, self.b_shape = param_shape, (b.shape if has_bias else None)
         return out
 
     def backward(self, g):
@@ -47,8 +47,8 @@ class Normalize(Function):
         grads = [dx]
         if self.w is not None:
             grads.append((g * xhat).sum(axis=over).reshape(self.w.shape) if self.needs_input_grad[1] else None)
-        if self.has_bias:
-            grads.append(g.sum(axis=over).reshape(self.param_shape) if self.needs_input_grad[-1] else None)
+        if self.b_shape is not None:
+            grads.append(g.sum(axis=over).reshape(self.b_shape) if self.needs_input_grad[-1] else None)
         return tuple(grads)
 
 
@@ -129,7 +129,8 @@ class LayerNorm(Module):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
 
 
 class BatchNorm1d(Module):
@@ -177,9 +178,7 @@ class BatchNorm1d(Module):
         return batch_norm(x, self.running_mean if keep else None, self.running_var if keep else None,
                           self.weight, self.bias, use_batch, factor, self.eps)
 
-    def extra_repr(self):
-        momentum = "None" if self.momentum is None else format(self.momentum, "g")
-        return (f"{self.num_features}, eps={self.eps:g}, momentum={momentum}"
-                + ("" if self.affine else ", affine=False")
-                + ("" if self.track_running_stats else ", track_running_stats=False"))
+    def extra_repr(self):   # torch's, word for word
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 

@@ -44,10 +44,12 @@ def test_activation_modules_and_integer_inputs():
         module_parity(ours, theirs, x, np.float64, "cpu")
         assert type(ours).__name__ == type(theirs).__name__
     i = np.array([-2, 0, 3])
-    for name in ("relu", "tanh", "sigmoid"):
+    for name, module in (("relu", "ReLU"), ("tanh", "Tanh"), ("sigmoid", "Sigmoid")):
         ours, theirs = getattr(tF, name)(Tensor(i)), getattr(F, name)(torch.from_numpy(i))
         assert ours.dtype == theirs.numpy().dtype
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+        ours, theirs = getattr(nn, module)()(Tensor(i)), getattr(torch.nn, module)()(torch.from_numpy(i))
+        assert ours.dtype == theirs.numpy().dtype
 
 
 def test_relu_inplace_as_torch():

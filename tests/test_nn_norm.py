@@ -75,13 +75,17 @@ def test_layer_norm_hypothesis_vs_torch(n, c, seed, log_scale):
     w, b, v = rnd(c, seed=1), rnd(c, seed=2), rnd(n, c, seed=3)
     check_torch(lambda *t: tF.layer_norm(t[0], (c,), *t[1:]), lambda *t: F.layer_norm(t[0], (c,), *t[1:]),
                 [x, w, b])
-    # float32: a row of 2 or 3 nearly equal values loses digits to cancellation in any order of
-    # operations (torch's own float32 gradient is off by up to ~5e-3 there), so measure both
-    # against the float64 result: ours may be no less accurate than torch's
+    # float32: a row of 2 or 3 close values loses digits to cancellation (torch's own float32 gradient
+    # is off by up to ~1e-2 there, against the float64 result), so measure both against float64:
+    # ours may be off by at most twice torch's error, or by 1e-6 of the scale the rounding acts on
+    # (forward: |x| * rstd * |w|; backward: rstd * |g w|). Float32 intermediates fail this in ~1 of
+    # 500 cases (by ~40 ulps of that scale); Normalize computes in float64 and passes.
     truth = _layer_norm_run("torch", x, w, b, v, np.float64)
     ours, theirs = _layer_norm_run("ours", x, w, b, v, np.float32), _layer_norm_run("torch", x, w, b, v, np.float32)
-    for what, o, t, r in zip(("forward", "grad"), ours, theirs, truth):
-        assert np.abs(o - r).max() <= 2 * np.abs(t - r).max() + 2e-6, what
+    rstd = 1 / np.sqrt(x.var(axis=-1) + 1e-5).min()
+    scales = (np.abs(x).max() * rstd * np.abs(w).max(), rstd * np.abs(v * w).max())
+    for what, o, t, r, scale in zip(("forward", "grad"), ours, theirs, truth, scales):
+        assert np.abs(o - r).max() <= max(2 * np.abs(t - r).max(), 1e-6 * scale), what
 
 
 # -- batch_norm -------------------------------------------------------------------------------------

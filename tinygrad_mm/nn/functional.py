@@ -59,9 +59,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     """torch.nn.functional.embedding: rows of `weight` (num_embeddings, dim) gathered by integer ids of
     any shape; ids outside [0, num_embeddings) are refused (negatives too, as torch). The padding_idx
     row gets no gradient; max_norm renormalizes the looked-up rows of weight in place, as torch."""
-    if sparse:
-        raise NotImplementedError("embedding(sparse=True): sparse gradients are not supported")
-    if weight.ndim != 2:
+    if sparse or weight.array.ndim != 2:
+        if sparse:
+            raise NotImplementedError("embedding(sparse=True): sparse gradients are not supported")
         raise ValueError(f"'weight' must be 2-D, got shape {weight.shape}")
     arr = input.array if type(input) is Tensor else input
     if type(arr) is not type(weight.array) or arr.dtype.kind not in "iu":   # lists, other devices

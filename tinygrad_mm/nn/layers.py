@@ -169,7 +169,7 @@ class Tanh(Module):
     """torch.nn.Tanh."""
 
     def forward(self, x):
-        return ops.Tanh.apply(x)
+        return activation.tanh(x)
 
 
 class Sigmoid(Module):

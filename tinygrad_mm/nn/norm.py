@@ -18,23 +18,30 @@ from .module import Module
 class Normalize(Function):
     """(x - mean) * rstd * weight + bias, one tape entry; weight/bias (either may be absent) have
     `param_shape`, aligned with x's trailing axes. `batch=True`: mean and var are x's own
-    (biased) statistics over `axes`, so they take part in the gradient; else they are constants."""
+    (biased) statistics over `axes`, so they take part in the gradient; else they are constants.
+
+    Computed in float64 whatever the dtype, results rounded once to it: the backward subtracts
+    nearly equal terms (a row of 2 or 3 close values keeps only the eps-sized part), where float32
+    intermediates would lose ~1e-6 of the gradient's scale (torch's float32 kernels: ~1e-9)."""
 
     def forward(self, x, *affine, axes, param_shape, has_weight, has_bias, eps, mean, var, batch):
         xp = xp_of(x)
-        w = affine[0] if has_weight else None
+        self.dtype = x.dtype
+        x, mean, var = (a.astype(np.float64, copy=False) for a in (x, mean, var))
+        w = affine[0].astype(np.float64) if has_weight else None
         b = affine[-1] if has_bias else None
         rstd = 1 / xp.sqrt(var + eps)
         xhat = (x - mean) * rstd
-        out = xhat * w.reshape(param_shape) if has_weight else xhat.copy() if not has_bias else xhat
+        out = xhat * w.reshape(param_shape) if has_weight else xhat
         if has_bias:
             out = out + b.reshape(param_shape)
         self.xhat, self.rstd, self.w, self.axes, self.batch = xhat, rstd, w, axes, batch
         self.param_shape, self.b_shape = param_shape, (b.shape if has_bias else None)
-        return out
+        return out.astype(self.dtype)       # a copy even in float64: xhat stays ours
 
     def backward(self, g):
         xhat, rstd = self.xhat, self.rstd
+        g = g.astype(np.float64, copy=False)
         full = (1,) * (g.ndim - len(self.param_shape)) + tuple(self.param_shape)
         over = tuple(i for i, s in enumerate(full) if s == 1)       # the axes a parameter is shared over
         dxhat = g if self.w is None else g * self.w.reshape(self.param_shape)
@@ -44,11 +51,13 @@ class Normalize(Function):
                          - xhat * (dxhat * xhat).mean(axis=ax, keepdims=True))
         else:           # constant statistics: a per-element affine map
             dx = dxhat * rstd
-        grads = [dx]
+        grads = [dx.astype(self.dtype, copy=False)]
         if self.w is not None:
-            grads.append((g * xhat).sum(axis=over).reshape(self.w.shape) if self.needs_input_grad[1] else None)
+            grads.append((g * xhat).sum(axis=over).reshape(self.w.shape).astype(self.dtype, copy=False)
+                         if self.needs_input_grad[1] else None)
         if self.b_shape is not None:
-            grads.append(g.sum(axis=over).reshape(self.b_shape) if self.needs_input_grad[-1] else None)
+            grads.append(g.sum(axis=over).reshape(self.b_shape).astype(self.dtype, copy=False)
+                         if self.needs_input_grad[-1] else None)
         return tuple(grads)
 
 
@@ -69,7 +78,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         if p is not None and p.shape != shape:
             raise ValueError(f"Expected {name} to be of same shape as normalized_shape, but got {name} of "
                              f"shape {list(p.shape)} and normalized_shape = {list(shape)}")
-    x = input.array
+    x = input.array.astype(np.float64, copy=False)       # statistics in float64, as Normalize
     axes = tuple(range(x.ndim - k, x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     c = x - mean
@@ -88,7 +97,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                     ("bias", bias)):
         if t is not None and t.numel() != c:
             raise ValueError(f"{name} should contain {c} elements not {t.numel()}")
-    x = input.array
+    x = input.array.astype(np.float64, copy=False)       # statistics in float64, as Normalize
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (c,) + (1,) * (x.ndim - 2)              # a (C,) parameter against (N, C, L): (C, 1)
     if not training:

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .. import creation, ops, ops_shape
+from ..ops_index import GatherRows
 from ..tensor import _wrap
 from . import activation, functional as F, init
 from .module import Module
@@ -51,6 +52,8 @@ class Embedding(Module):
                    _freeze=freeze)
 
     def forward(self, input):
+        if self.padding_idx is None and self.max_norm is None and not self.scale_grad_by_freq:
+            return GatherRows.apply(self.weight, idx=F.embedding_ids(input, self.weight))   # the hot path
         return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
                            self.scale_grad_by_freq, self.sparse)
 
@@ -168,8 +171,8 @@ class ReLU(Module):
 class Tanh(Module):
     """torch.nn.Tanh."""
 
-    def forward(self, x):
-        return activation.tanh(x)
+    def forward(self, x):   # integers become float32, as torch (inline: this is on the hot path)
+        return ops.Tanh.apply(x if x.array.dtype.kind == "f" else x.float())
 
 
 class Sigmoid(Module):

@@ -151,11 +151,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
     (N, C) logits with (N,) class indices, no weight and no smoothing take the fused op.
     """
+    if weight is None and label_smoothing <= 0 and size_average is None and reduce is None \
+            and input.array.ndim == 2 and getattr(target.array if type(target) is Tensor else target, "ndim", 1) != 2:
+        return CrossEntropy.apply(input, target=target, reduction=reduction, ignore_index=ignore_index)
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce)
-    t = target.array if type(target) is Tensor else target
-    if weight is None and label_smoothing <= 0 and input.array.ndim == 2 and getattr(t, "ndim", 1) != 2:
-        return CrossEntropy.apply(input, target=target, reduction=reduction, ignore_index=ignore_index)
+        if weight is None and label_smoothing <= 0 and input.array.ndim == 2:
+            return cross_entropy(input, target, ignore_index=ignore_index, reduction=reduction)
     _check_reduction(reduction)
     if input.ndim == 0:
         raise ValueError("cross_entropy: Expected 1 or more dimensions (got 0)")

@@ -31,11 +31,12 @@ def legacy_reduction(size_average, reduce):
 
 
 def _check_reduction(reduction):
+    """'mean', 'sum' or 'none', else torch's ValueError."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"{reduction!r} is not a valid value for reduction (use 'mean', 'sum' or 'none')")
 
 
-def _array_like(x, input, what):
+def _array_like(x, input):
     """A target/weight given as a Tensor, array or list, as an array on input's device."""
     arr = x.array if isinstance(x, Tensor) else x
     if not hasattr(arr, "dtype"):
@@ -46,9 +47,10 @@ def _array_like(x, input, what):
 
 
 def _class_weight(weight, input, n_classes):
+    """A class-weight array (C,) in input's dtype, or None."""
     if weight is None:
         return None
-    w = _array_like(weight, input, "weight")
+    w = _array_like(weight, input)
     if w.shape != (n_classes,):
         raise ValueError(f"weight tensor should be defined either for all {n_classes} classes or no classes "
                          f"but got weight tensor of shape: {list(w.shape)}")
@@ -125,7 +127,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce)
     _check_reduction(reduction)
-    t = _array_like(target, input, "target")
+    t = _array_like(target, input)
     if t.dtype.kind not in "iu":
         raise TypeError(f"nll_loss targets must be integer class indices, got dtype {t.dtype}")
     _check_nll_shapes(input, t)
@@ -151,13 +153,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
     (N, C) logits with (N,) class indices, no weight and no smoothing take the fused op.
     """
-    if weight is None and label_smoothing <= 0 and size_average is None and reduce is None \
-            and input.array.ndim == 2 and getattr(target.array if type(target) is Tensor else target, "ndim", 1) != 2:
+    t = target.array if type(target) is Tensor else target
+    if (weight is None and label_smoothing <= 0 and size_average is None and reduce is None
+            and input.array.ndim == 2 and getattr(t, "ndim", 1) != 2):      # the fused op: the hot path
         return CrossEntropy.apply(input, target=target, reduction=reduction, ignore_index=ignore_index)
     if size_average is not None or reduce is not None:
-        reduction = legacy_reduction(size_average, reduce)
-        if weight is None and label_smoothing <= 0 and input.array.ndim == 2:
-            return cross_entropy(input, target, ignore_index=ignore_index, reduction=reduction)
+        return cross_entropy(input, target, weight, None, ignore_index, None, legacy_reduction(size_average, reduce),
+                             label_smoothing)
     _check_reduction(reduction)
     if input.ndim == 0:
         raise ValueError("cross_entropy: Expected 1 or more dimensions (got 0)")
@@ -166,8 +168,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     class_dim = 0 if input.ndim == 1 else 1
     c = input.shape[class_dim]
     w = _class_weight(weight, input, c)
-    w_b = None if w is None else Tensor(w.reshape([c if d == class_dim else 1 for d in range(input.ndim)]))
-    tgt = target if isinstance(target, Tensor) else as_tensor(_array_like(target, input, "target"))
+    w_b = None if w is None else as_tensor(w.reshape([c if d == class_dim else 1 for d in range(input.ndim)]))
+    tgt = target if isinstance(target, Tensor) else as_tensor(_array_like(target, input))
     if tgt.shape == input.shape:                         # class probabilities, one row per sample
         if tgt.dtype.kind != "f":
             raise TypeError(f"Expected floating point type for target with class probabilities, got {tgt.dtype}")
@@ -196,7 +198,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         counted = tgt.array[~ignored]
         denom = xp_of(counted).asarray(counted.size, dtype=input.dtype) if w is None else w[counted].sum()
         with np.errstate(invalid="ignore", divide="ignore"):
-            ret = smooth.sum() / Tensor(denom)
+            ret = smooth.sum() / as_tensor(denom)
     else:
         ret = smooth.sum() if reduction == "sum" else smooth
     return (1 - label_smoothing) * nll + ret * (label_smoothing / c)

@@ -55,17 +55,21 @@ class Module:
         return [p for _, p in (self.named_parameters() if recurse else self._own_parameters())]
 
     def _own_parameters(self):
+        """Parameters held directly by this module (not by children)."""
         return ((n, t) for n, t in vars(self).items() if isinstance(t, Tensor) and t.requires_grad)
 
     def named_buffers(self, prefix=""):
+        """(dotted name, tensor) for every buffer: the tensors that are not parameters."""
         for name, t in self._named_tensors(prefix):
             if not t.requires_grad:
                 yield name, t
 
     def buffers(self):
+        """The buffers (BatchNorm's running statistics, ...) as a list."""
         return [t for _, t in self.named_buffers()]
 
     def children(self):
+        """The direct child modules as a list."""
         return [m for _, m in self.named_children()]
 
     def named_modules(self, prefix=""):

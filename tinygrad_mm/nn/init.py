@@ -27,10 +27,20 @@ def _uniform(shape, low, high, dtype, generator):
 
 
 def _normal(shape, mean, std, dtype, generator):
-    """Host array of N(mean, std^2) in `dtype`: z * std + mean with z ~ N(0, 1) (torch's order)."""
+    """Host array of N(mean, std^2) in `dtype`: z * std + mean with z ~ N(0, 1), as torch's normal_
+    rounds: from 16 elements on (its vectorized fill) z is drawn and scaled in `dtype`; below 16 (its
+    serial path) in float64, rounded once at the end."""
+    if math.prod(shape) < SERIAL_NORMAL_BELOW:
+        z = creation.randn(*shape, generator=generator, dtype=np.float64).array
+        return (z * std + mean).astype(dtype)
     z = creation.randn(*shape, generator=generator, dtype=dtype).array
     t = np.dtype(dtype).type
     return z * t(std) + t(mean)
+
+
+# torch 2.13's CPU normal_ takes its serial (float64) path below 16 contiguous elements
+# (tests/test_nn_init.py checks torch against this rule)
+SERIAL_NORMAL_BELOW = 16
 
 
 def _fill(tensor, values, what):

@@ -38,9 +38,11 @@ def test_named_parameters_recurse_into_children_and_lists():
     m = Block()
     assert [n for n, _ in m.named_parameters()] == PARAM_NAMES
     assert [p for _, p in m.named_parameters()] == m.parameters()
-    assert [n for n, _ in m.named_buffers()] == ["scale", "count", "bn.running_mean", "bn.running_var"]
+    assert [n for n, _ in m.named_buffers()] == ["scale", "count", "bn.running_mean", "bn.running_var",
+                                                  "bn.num_batches_tracked"]
     assert list(m.state_dict()) == ["scale", "count"] + PARAM_NAMES[:4] + [
-        "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var", "head.0.weight", "head.0.bias"]
+        "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked", "head.0.weight",
+        "head.0.bias"]
     assert m.num_parameters() == 10 + 15 + 9 + 6 + 8
     assert len(m.modules()) == 1 + 1 + 3 + 1 + 1 + 1
 
@@ -48,7 +50,7 @@ def test_named_parameters_recurse_into_children_and_lists():
 def test_sequential_names_like_torch():
     m, tm = make_mlp(bn=True), make_torch_mlp(bn=True)
     assert [n for n, _ in m.named_parameters()] == [n for n, _ in tm.named_parameters()]
-    assert list(m.state_dict()) == [k for k in tm.state_dict() if not k.endswith("num_batches_tracked")]
+    assert list(m.state_dict()) == list(tm.state_dict())
     assert [tuple(p.shape) for p in m.parameters()] == [tuple(p.shape) for p in tm.parameters()]
 
 
@@ -86,8 +88,8 @@ def test_to_dtype_keeps_tensor_objects():
     assert m.double() is m
     after = dict(m._named_tensors())
     assert all(after[n] is before[n] for n in before)
-    assert all(t.dtype == np.float64 for n, t in after.items() if n != "count")
-    assert m.count.dtype == np.int64                       # integer buffers are not converted
+    assert all(t.dtype == np.float64 for n, t in after.items() if n not in ("count", "bn.num_batches_tracked"))
+    assert m.count.dtype == m.bn.num_batches_tracked.dtype == np.int64   # integer buffers are not converted
     assert all(p.grad is None for p in m.parameters())
     x = np.array([[0, 1], [2, 3]])
     w0 = m.layers[0].weight.detach().numpy().copy()
@@ -176,7 +178,7 @@ def test_repr_shows_layers_and_parameter_count():
     n = 27 * 10 + 30 * 64 + 64 + 64 * 27 + 27
     assert m.num_parameters() == n == sum(p.numel() for p in make_torch_mlp().parameters())
     assert f"{n:,} parameters" in r
-    assert "BatchNorm1d(64, eps=1e-05, momentum=0.1)" in repr(make_mlp(bn=True))
+    assert f"(3): {torch.nn.BatchNorm1d(64)!r}" in repr(make_mlp(bn=True))    # torch's own wording
     assert "(layers.0): Linear(4 → 3)" in repr(Block())
 
 
@@ -212,3 +214,72 @@ def test_mlp_overfits_and_matches_torch_step_for_step():
     for n, p in m.named_parameters():
         # 60 float32 SGD steps compound rounding differences a little beyond a single op's tolerance
         np.testing.assert_allclose(p.detach().numpy(), tparams[n].detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=n)
+
+
+# -- torch semantics: modes, traversal, state dicts that port both ways ------------------------------------
+def test_train_eval_switch_dropout_and_batchnorm_as_torch():
+    m = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Dropout(0.5), nn.ReLU())
+    tm = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.Dropout(0.5), torch.nn.ReLU())
+    assert m.training and all(mod.training for mod in m.modules())
+    x = Tensor(np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32))
+    assert not np.array_equal(m(x).detach().numpy(), m(x).detach().numpy())   # dropout draws afresh
+    m.eval()
+    tm.eval()
+    assert [mod.training for mod in m.modules()] == [mod.training for mod in tm.modules()]
+    copy_into_torch(m, tm)
+    np.testing.assert_allclose(m(x).detach().numpy(), tm(torch.from_numpy(x.numpy())).detach().numpy(),
+                               rtol=1.3e-6, atol=1e-5)
+    np.testing.assert_array_equal(m(x).detach().numpy(), m(x).detach().numpy())   # eval: deterministic
+    with pytest.raises(ValueError, match="boolean"):
+        m.train("yes")
+
+
+def test_traversal_names_as_torch():
+    m, tm = make_mlp(bn=True), make_torch_mlp(bn=True)
+    assert [n for n, _ in m.named_modules()] == [n for n, _ in tm.named_modules()]
+    assert [type(c).__name__ for c in m.children()] == [type(c).__name__ for c in tm.children()]
+    assert [tuple(b.shape) for b in m.buffers()] == [tuple(b.shape) for b in tm.buffers()]
+    assert m.parameters(recurse=False) == [] and len(m[2].parameters(recurse=False)) == 2
+    shared = nn.Linear(2, 2)
+    assert len(nn.Sequential(shared, nn.Tanh(), shared).modules()) == 3        # listed once, as torch
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_state_dict_ports_into_torch_and_back_strictly(dtype):
+    ours, theirs = make_mlp(dtype, bn=True), make_torch_mlp(dtype, bn=True)
+    X = np.random.default_rng(1).integers(0, 27, size=(16, 3))
+    for _ in range(3):                                   # move BatchNorm's statistics and counter
+        ours(X)
+    sd = ours.state_dict()
+    assert list(sd) == list(theirs.state_dict())
+    result = theirs.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()}, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    ours.eval()
+    theirs.eval()
+    Xe = np.random.default_rng(2).integers(0, 27, size=(5, 3))
+    tol = dict(rtol=1e-7, atol=1e-7) if dtype == np.float64 else dict(rtol=1.3e-6, atol=1e-5)
+    np.testing.assert_allclose(ours(Xe).detach().numpy(), theirs(torch.from_numpy(Xe)).detach().numpy(), **tol)
+    theirs.train()
+    theirs(torch.from_numpy(X))                          # torch trains on: its state comes back to us
+    back = make_mlp(dtype, seed=9, bn=True)
+    assert back.load_state_dict(theirs.state_dict()) == ([], [])
+    assert int(back[3].num_batches_tracked) == 4
+    back.eval()
+    theirs.eval()
+    np.testing.assert_allclose(back(Xe).detach().numpy(), theirs(torch.from_numpy(Xe)).detach().numpy(), **tol)
+
+
+def test_load_state_dict_not_strict_reports_keys_and_loads_the_rest():
+    m = make_mlp(bn=True)
+    sd = m.state_dict()
+    del sd["3.num_batches_tracked"]
+    sd["extra"] = np.zeros(2)
+    w = sd["0.weight"] = np.ones_like(sd["0.weight"])
+    with pytest.raises(ValueError, match="missing: 3.num_batches_tracked | unexpected: extra"):
+        m.load_state_dict(sd)
+    assert not np.array_equal(m[0].weight.detach().numpy(), w)
+    assert m.load_state_dict(sd, strict=False) == (["3.num_batches_tracked"], ["extra"])
+    np.testing.assert_array_equal(m[0].weight.detach().numpy(), w)
+    sd["0.weight"] = np.ones((3, 3))
+    with pytest.raises(ValueError, match="shape mismatch"):      # a wrong shape is never loaded
+        m.load_state_dict(sd, strict=False)

@@ -194,13 +194,13 @@ def test_batchnorm_train_then_eval_matches_torch(dtype, device):
 
 def test_batchnorm_errors_and_buffers():
     bn = nn.BatchNorm1d(4)
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
         bn(Tensor(np.zeros((1, 4), np.float32)))
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
         bn(Tensor(np.zeros((3, 5), np.float32)))
     assert [n for n, _ in bn.named_parameters()] == ["weight", "bias"]
-    assert [n for n, _ in bn.named_buffers()] == ["running_mean", "running_var"]
-    assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var"]
+    assert [n for n, _ in bn.named_buffers()] == ["running_mean", "running_var", "num_batches_tracked"]
+    assert list(bn.state_dict()) == list(torch.nn.BatchNorm1d(4).state_dict())
 
 
 # -- softmax / log_softmax ---------------------------------------------------------------------------
@@ -221,20 +221,19 @@ def test_softmax_matches_torch(name, dtype, dim, device):
         xtt = torch.tensor(x, requires_grad=True)
         out, tout = ours(xt, dim=dim), theirs(xtt, dim=dim)
         assert np.isfinite(out.detach().numpy()).all()
-        # float32, scale 1e4: log_softmax values ~1e4 carry float32 rounding of ~1e-3 absolutely
-        t = dict(rtol=1e-5, atol=1e-5 * scale) if dtype == np.float32 and scale > 1 else {}
-        assert_close(out, tout, dtype, f"{name} forward, scale {scale}", **t)
+        # torch's default tolerances in float32 too: x - max - log(sum), torch's order, loses nothing at 1e4
+        assert_close(out, tout, dtype, f"{name} forward, scale {scale}")
         v = rnd(6, 9, seed=1, dtype=dtype)
         out.backward(Tensor(v, device=device))
         tout.backward(torch.from_numpy(v))
-        assert_close(xt.grad, xtt.grad, dtype, f"{name} grad, scale {scale}", **t)
+        assert_close(xt.grad, xtt.grad, dtype, f"{name} grad, scale {scale}")
 
 
 def test_softmax_one_tape_entry_and_masked_logits():
     x = Tensor(np.array([[0.0, -np.inf, 1.0], [2.0, 2.0, -np.inf]]), requires_grad=True)
     with Tape() as tape:
-        p = nn.softmax(x)
-        lp = nn.log_softmax(x)
+        p = nn.softmax(x, dim=1)
+        lp = nn.log_softmax(x, dim=1)
     assert len(tape) == 2
     assert p.detach().numpy()[0, 1] == 0 and p.detach().numpy()[1, 2] == 0
     np.testing.assert_allclose(p.detach().numpy(), F.softmax(torch.from_numpy(x.detach().numpy()), -1).detach().numpy(), rtol=1e-12)

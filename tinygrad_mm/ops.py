@@ -6,6 +6,8 @@ reduces them over broadcast dimensions in one place (tape._fit_gradient).
 Where a kernels.* call stands in for a numpy one, its docstring gives the plain version. A backward
 never writes into `g` or into what forward saved; it only mutates arrays it just made.
 """
+import math
+
 import numpy as np
 
 from . import kernels
@@ -206,9 +208,10 @@ class Affine(Function):
     def backward(self, g):          # dx = g w, dw = g^T x, db = sum of g over the batch
         x, w = self.x, self.w
         need = self.needs_input_grad
-        g2 = g.reshape(-1, g.shape[-1])               # (N, out)
+        n = x.size // x.shape[-1] if x.shape[-1] else math.prod(x.shape[:-1])   # rows (-1 fails on size 0)
+        g2 = g.reshape(n, g.shape[-1])                # (N, out)
         gx = kernels.matmul(g, w) if need[0] else None   # (..., in)
-        gw = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None  # (out, in)
+        gw = g2.T @ x.reshape(n, x.shape[-1]) if need[1] else None  # (out, in)
         if len(need) == 2:
             return gx, gw
         return gx, gw, (kernels.col_sum(g2) if need[2] else None)

@@ -1,22 +1,12 @@
-"""Neural-network modules built on the engine: layers, the fused cross-entropy, functional forms."""
-from . import functional
+"""torch.nn for tinygrad_mm: Module, layers, losses, normalization, functional forms and init."""
+from . import functional, init
 from .functional import softmax, log_softmax, cross_entropy
-from .layers import Embedding, Linear, Tanh, Flatten, Sequential, BatchNorm1d
+from .layers import (Embedding, Linear, Dropout, Flatten, Sequential, ReLU, Tanh, Sigmoid, Softmax,
+                     LogSoftmax)
+from .loss import CrossEntropyLoss, NLLLoss, MSELoss
 from .module import Module
+from .norm import BatchNorm1d, LayerNorm
 
-
-class CrossEntropyLoss(Module):
-    """The fused cross-entropy as a module: loss_fn(logits (N, C), targets (N,))."""
-
-    def __init__(self, reduction="mean", ignore_index=-100):
-        self.reduction, self.ignore_index = reduction, ignore_index
-
-    def forward(self, logits, target):
-        return cross_entropy(logits, target, self.reduction, self.ignore_index)
-
-    def extra_repr(self):
-        return f"reduction={self.reduction!r}"
-
-
-__all__ = ["Module", "Embedding", "Linear", "Tanh", "Flatten", "Sequential", "BatchNorm1d",
-           "CrossEntropyLoss", "functional", "softmax", "log_softmax", "cross_entropy"]
+__all__ = ["Module", "Embedding", "Linear", "Dropout", "Flatten", "Sequential", "ReLU", "Tanh", "Sigmoid",
+           "Softmax", "LogSoftmax", "BatchNorm1d", "LayerNorm", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+           "functional", "init", "softmax", "log_softmax", "cross_entropy"]

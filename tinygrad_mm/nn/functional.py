@@ -1,162 +1,141 @@
-"""softmax, log_softmax and the fused cross-entropy: each one tape entry, stable for any finite logits.
+"""torch.nn.functional: the functional forms, with torch's signatures and defaults.
 
-Infinite logits, the chosen behaviour: -inf marks a class as impossible (probability 0);
-a row whose target is such a class has loss +inf. A row with a +inf or NaN logit, or with
-every logit -inf, has no defined distribution: cross_entropy raises ValueError naming the
-row instead of returning NaN.
+`import tinygrad_mm.nn.functional as F` then F.cross_entropy(logits, Y), F.one_hot(x, 27).float(),
+F.softmax(logits, dim=1), ... as in the lectures. Activations, losses and normalization
+live in activation.py, loss.py and norm.py; the layer functions (linear, embedding,
+one_hot, dropout) are here.
 """
-import math
-
 import numpy as np
 
-from .. import backend, kernels
+from .. import backend, creation, ops, ops_index
 from ..backend import xp_of
-from ..function import Function
+from ..coerce import index_array
+from ..grad_mode import mark_modified
+from ..tensor import Tensor, _wrap
+from .activation import log_softmax, relu, sigmoid, softmax, tanh
+from .loss import cross_entropy, mse_loss, nll_loss
+from .norm import batch_norm, layer_norm
 
 
-def _stable_exp(x, axis, m=None):
-    """exp(x - max) and the max: the shift keeps exp() in [0, 1], so nothing overflows."""
-    xp = xp_of(x)
-    if m is None:
-        m = x.max(axis=axis, keepdims=True)
-    e = x - m
-    xp.exp(e, out=e)
-    return e, m
+def linear(input, weight, bias=None):
+    """torch.nn.functional.linear: input @ weight.T + bias, weight (out_features, in_features)."""
+    if weight.ndim == 1:                 # torch also takes a 1-D weight (no bias): a dot product per row
+        if bias is not None:
+            raise ValueError(f"linear: a 1-D weight {weight.shape} takes no bias; pass a 2-D weight")
+        return input @ weight
+    if bias is None:
+        return ops.Affine.apply(input, weight)
+    return ops.Affine.apply(input, weight, bias)
 
 
-class Softmax(Function):
-    def forward(self, x, axis=-1):
-        e, _ = _stable_exp(x, axis)
-        e /= e.sum(axis=axis, keepdims=True)
-        self.y, self.axis = e, axis
-        return e
+class EmbeddingRows(ops_index.GatherRows):
+    """weight[idx] whose backward leaves the padding row at zero and, with scale_grad_by_freq,
+    divides each lookup's gradient by how often its index occurs in idx."""
 
-    def backward(self, g):          # dy_i/dx_j = y_i (δ_ij - y_j)  =>  y * (g - <g, y>)
-        y = self.y
-        return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
+    def forward(self, table, idx, padding_idx=None, scale_grad_by_freq=False):
+        self.padding_idx, self.scale = padding_idx, scale_grad_by_freq
+        return super().forward(table, idx)
 
-
-class LogSoftmax(Function):
-    def forward(self, x, axis=-1):
-        xp = xp_of(x)
-        e, m = _stable_exp(x, axis)
-        s = e.sum(axis=axis, keepdims=True)
-        e /= s
-        self.p, self.axis = e, axis              # softmax, saved for backward
-        return x - (m + xp.log(s))               # x - logsumexp(x)
-
-    def backward(self, g):          # d(x_i - lse)/dx_j = δ_ij - p_j  =>  g - p * sum(g)
-        return g - self.p * g.sum(axis=self.axis, keepdims=True)
-
-
-def softmax(x, dim=-1):
-    return Softmax.apply(x, axis=dim)
-
-
-def log_softmax(x, dim=-1):
-    return LogSoftmax.apply(x, axis=dim)
-
-
-def _check_targets(logits, target, ignore_index):
-    """Targets must be integer, shape (N,), each in [0, C) or ignore_index: checked before computing.
-
-    Returns the mask of counted rows, or None when every row counts (the common case).
-    """
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
-    n, c = logits.shape
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy targets must be integer class indices, got dtype {target.dtype}")
-    if target.shape != (n,):
-        raise ValueError(f"cross_entropy targets must have shape ({n},) for logits {logits.shape}, "
-                         f"got {target.shape}")
-    # fast path, one reduction: viewed as unsigned, negatives become huge, so max < C means all in range
-    if n and target.dtype in backend.UNSIGNED and (ignore_index is None or not 0 <= ignore_index < c):
-        if int(target.view(backend.UNSIGNED[target.dtype]).max()) < c:
-            return None
-    valid = target != ignore_index
-    bad = valid & ((target < 0) | (target >= c))
-    if bool(bad.any()):
-        first = int(target[bad][0])
-        raise IndexError(f"Target {first} is out of bounds: logits have {c} classes (valid 0..{c - 1}"
-                         f"{'' if ignore_index is None else f', or ignore_index={ignore_index}'})")
-    return None if bool(valid.all()) else valid
-
-
-class CrossEntropy(Function):
-    """Mean (or sum, or per-row) of -log softmax(logits)[target], in one tape entry.
-
-    forward: log-sum-exp with the row maximum subtracted; backward: (softmax - onehot) * g,
-    divided by the number of counted rows for 'mean', from the probabilities saved in forward.
-    """
-
-    def forward(self, logits, target, reduction="mean", ignore_index=-100):
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-        xp = xp_of(logits)
-        target = _as_index(target, logits)
-        valid = _check_targets(logits, target, ignore_index)
-        n = logits.shape[0]
-        rows = xp.arange(n)
-        safe_t = target if valid is None else xp.where(valid, target, 0)
-        m = kernels.row_max(logits)                     # (N, 1)
-        # checked before exp (inf - inf would warn); one sum is finite iff every max is -- or
-        # overflowed, and then the exact test decides
-        if not math.isfinite(m.sum()) and not bool(xp.isfinite(m).all()):
-            raise ValueError(_bad_rows_message(m))
-        e, m = _stable_exp(logits, 1, m)                # (N, C), (N, 1)
-        s = kernels.row_sum(e)                          # (N, 1), >= 1 since the max maps to exp(0)
-        e /= s
-        # loss = lse - logit[t] = log(s) - (logit[t] - max): the shifted form stays exact when
-        # the target is the max (logits [[1e4, 0]], target 0 -> exactly 0, not 1e4 - 1e4 rounding)
-        loss = xp.log(s[:, 0]) - (logits[rows, safe_t] - m[:, 0])   # (N,)
-        count = n
-        if valid is not None:
-            # where, not loss * valid: an ignored row's stand-in target 0 may sit on a -inf logit,
-            # and inf * 0 would be NaN
-            loss = xp.where(valid, loss, 0).astype(logits.dtype, copy=False)
-            count = int(valid.sum())
-        self.p, self.t, self.valid, self.rows = e, safe_t, valid, rows
-        self.reduction, self.count = reduction, count
-        if reduction == "none":
-            return loss
-        total = loss.sum()
-        if reduction == "sum":
-            return total
-        if count == 0:                                  # mean over 0 rows: NaN, as torch (without 0/0 warnings)
-            return xp.full((), xp.nan, dtype=logits.dtype)
-        return total / count
-
-    def backward(self, g):          # dL/dlogits = (softmax - onehot(target)) * g / count
-        if self.count == 0:             # every row ignored: no row depends on the logits (torch: zeros)
-            return xp_of(self.p).zeros_like(self.p)
-        if self.reduction == "none":
-            scale = g[:, None]                          # (N, 1): each row its own upstream
-        else:
-            scale = g / self.count if self.reduction == "mean" else g
-        d = kernels.softmax_xent_grad(self.p, self.t, self.rows, scale)
-        if self.valid is not None:
-            d *= self.valid[:, None]                    # ignored rows get no gradient
+    def backward(self, g):
+        if self.scale:
+            counts = xp_of(self.idx).bincount(self.idx.ravel(), minlength=self.n)
+            g = g / counts[self.idx][..., None].astype(g.dtype)
+        d = super().backward(g)          # a fresh array: ours to write
+        if self.padding_idx is not None:
+            d[self.padding_idx] = 0
         return d
 
 
-def _as_index(target, logits):
-    arr = getattr(target, "data", target) if hasattr(target, "requires_grad") else target
-    if not hasattr(arr, "dtype"):
-        arr = np.asarray(arr)
-    if type(arr) is not type(logits):
-        arr = backend.to_device(backend.to_numpy(arr), backend.device_of(logits))
+def _padding_index(padding_idx, n):
+    if padding_idx is None:
+        return None
+    if not -n <= padding_idx < n:
+        raise ValueError(f"Padding_idx must be within num_embeddings: got {padding_idx} for {n} embeddings")
+    return padding_idx % n
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """torch.nn.functional.embedding: rows of `weight` (num_embeddings, dim) gathered by integer ids of
+    any shape; ids outside [0, num_embeddings) are refused (negatives too, as torch). The padding_idx
+    row gets no gradient; max_norm renormalizes the looked-up rows of weight in place, as torch."""
+    if sparse or weight.array.ndim != 2:
+        if sparse:
+            raise NotImplementedError("embedding(sparse=True): sparse gradients are not supported")
+        raise ValueError(f"'weight' must be 2-D, got shape {weight.shape}")
+    ids = embedding_ids(input, weight)
+    if max_norm is not None:
+        _renorm_rows(weight, ids, max_norm, norm_type)
+    if padding_idx is None and not scale_grad_by_freq:
+        return ops_index.GatherRows.apply(weight, idx=ids)
+    return EmbeddingRows.apply(weight, idx=ids, padding_idx=_padding_index(padding_idx, weight.array.shape[0]),
+                               scale_grad_by_freq=scale_grad_by_freq)
+
+
+def embedding_ids(input, weight):
+    """The ids as an integer array on weight's device, each checked to lie in [0, num_embeddings)
+    (numpy would wrap negatives, cupy wraps everything)."""
+    arr = input.array if type(input) is Tensor else input
+    if type(arr) is not type(weight.array) or arr.dtype.kind not in "iu":   # lists, other devices
+        kind = getattr(arr, "dtype", np.dtype(np.int64)).kind
+        arr = index_array(weight, input, "embedding indices") if kind in "iu" else arr
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"Embedding indices must be integers, got dtype {arr.dtype}")
+    backend.check_index_range(arr, weight.array.shape[0], what="index")
     return arr
 
 
-def _bad_rows_message(m):
-    m = backend.to_numpy(m)[:, 0]
-    rows = np.flatnonzero(~np.isfinite(m))
-    kinds = {"+inf or NaN logit" if not (v == -np.inf) else "all logits -inf" for v in m[rows]}
-    return (f"cross_entropy: logits rows {rows[:5].tolist()}{'...' if rows.size > 5 else ''} have "
-            f"{' / '.join(sorted(kinds))}: no probability distribution is defined there")
+def _renorm_rows(weight, idx, max_norm, norm_type):
+    """torch.embedding_renorm_: looked-up rows with norm > max_norm scaled to max_norm / (norm + 1e-7)."""
+    w = weight.array
+    xp = xp_of(w)
+    rows = xp.unique(idx.ravel())
+    norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    big = norms > max_norm
+    if bool(big.any()):
+        r = rows[big]
+        w[r] *= (max_norm / (norms[big] + 1e-7))[:, None].astype(w.dtype)
+        mark_modified(w, f"{weight.short()} (embedding max_norm)")
 
 
-def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
-    """Cross-entropy of logits (N, C) against integer targets (N,), fused and stable (as torch)."""
-    return CrossEntropy.apply(logits, target=target, reduction=reduction, ignore_index=ignore_index)
+def one_hot(tensor, num_classes=-1):
+    """torch.nn.functional.one_hot: int64 indices (any shape) -> int64 (..., num_classes) of 0/1;
+    num_classes=-1 takes max + 1."""
+    arr = tensor.array if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if arr.dtype != np.int64:
+        raise TypeError(f"one_hot is only applicable to index tensor of type LongTensor (int64), got {arr.dtype}")
+    if num_classes == -1:
+        if arr.size == 0:
+            raise ValueError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(arr.max()) + 1
+    if arr.size and int(arr.min()) < 0:
+        raise ValueError(f"Class values must be non-negative, got {int(arr.min())}.")
+    if arr.size and int(arr.max()) >= num_classes:
+        raise ValueError(f"Class values must be smaller than num_classes: got {int(arr.max())} for "
+                         f"num_classes={num_classes}.")
+    xp = xp_of(arr)
+    return _wrap((arr[..., None] == xp.arange(num_classes)).astype(np.int64))
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """torch.nn.functional.dropout: in training, zero each entry with probability p and scale the
+    rest by 1 / (1 - p); otherwise return `input` itself. The keep mask is U[0, 1) < 1 - p, drawn
+    in float64 from the default generator, as torch's CPU bernoulli_ draws it."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0 or input.numel() == 0:
+        return input
+    xp = xp_of(input.array)
+    if p == 1:
+        noise = xp.zeros((), dtype=input.dtype)
+    else:
+        u = creation.rand(*input.shape, dtype=np.float64, device=input.device).array
+        # torch: noise = bernoulli(1 - p) in the input's dtype, then noise /= (1 - p) in that dtype
+        noise = (u < 1 - p).astype(input.dtype) / input.dtype.type(1 - p)
+    if inplace:
+        return input.mul_(_wrap(noise))
+    return input * _wrap(noise)
+
+
+__all__ = ["relu", "tanh", "sigmoid", "softmax", "log_softmax", "linear", "embedding", "one_hot", "dropout",
+           "layer_norm", "batch_norm", "cross_entropy", "nll_loss", "mse_loss"]

@@ -1,59 +1,92 @@
-"""Layers: Embedding, Linear, Tanh, Flatten, Sequential, BatchNorm1d."""
+"""Layers with torch's constructors and initialization: Embedding, Linear, Dropout, Flatten, Sequential,
+and the activation modules."""
 import math
 
 import numpy as np
 
-from .. import backend, creation, ops, ops_index, ops_shape
-from ..grad_mode import no_grad
-from ..tensor import Tensor
+from .. import creation, ops, ops_shape
+from ..ops_index import GatherRows
+from ..tensor import _wrap
+from . import activation, functional as F, init
 from .module import Module
 
 
-def _uniform(shape, bound, generator, dtype, device):
-    """U(-bound, bound) as a leaf that requires grad."""
-    rng = (generator or creation.default_generator).rng
-    host = rng.uniform(-bound, bound, size=shape).astype(dtype)
-    return Tensor(backend.to_device(host, device), requires_grad=True)
-
-
 class Embedding(Module):
-    """A (num_embeddings, embedding_dim) table; forward(idx) gathers rows: idx (...) -> (..., dim).
-
-    Initialized N(0, 1) as torch.nn.Embedding. Indices are range-checked on every backend
-    (numpy would wrap negatives, cupy wraps everything); repeated indices accumulate.
+    """torch.nn.Embedding: a (num_embeddings, embedding_dim) table; forward(ids) gathers rows,
+    ids (...) -> (..., dim). Initialized N(0, 1) (nn.init.normal_), the padding_idx row zero and
+    never updated by a gradient. `generator=` (ours) seeds the initialization.
     """
 
-    def __init__(self, num_embeddings, embedding_dim, generator=None, dtype=np.float32, device="cpu"):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device="cpu", dtype=None,
+                 *, generator=None):
+        if sparse:
+            raise NotImplementedError("Embedding(sparse=True): sparse gradients are not supported")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = creation.randn(num_embeddings, embedding_dim, generator=generator, dtype=dtype,
-                                     device=device, requires_grad=True)
+        self.padding_idx = F._padding_index(padding_idx, num_embeddings)
+        self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = max_norm, norm_type, scale_grad_by_freq, sparse
+        if _weight is None:
+            self.weight = creation.zeros(num_embeddings, embedding_dim, dtype=dtype or np.float32, device=device)
+            self.reset_parameters(generator)
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(f"Shape of weight {tuple(_weight.shape)} does not match num_embeddings and "
+                                 f"embedding_dim ({num_embeddings}, {embedding_dim})")
+            self.weight = _wrap(_weight.array)      # shares memory with _weight, as torch's Parameter does
+        self.weight.requires_grad = not _freeze
 
-    def forward(self, idx):
-        arr = idx.array if type(idx) is Tensor else idx
-        if type(arr) is not type(self.weight.array) or arr.dtype.kind not in "iu":  # lists, other devices
-            arr = ops_index.index_array(self.weight, idx, "embedding indices")
-            if arr.dtype.kind not in "iu":
-                raise TypeError(f"Embedding indices must be integers, got dtype {arr.dtype}")
-        backend.check_index_range(arr, self.num_embeddings, what="index")  # torch refuses negatives here
-        return ops_index.GatherRows.apply(self.weight, idx=arr)
+    def reset_parameters(self, generator=None):
+        """N(0, 1), then the padding row zero (torch's order)."""
+        init.normal_(self.weight, generator=generator)
+        if self.padding_idx is not None:
+            self.weight.array[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, sparse=False):
+        """torch.nn.Embedding.from_pretrained: a layer around `embeddings` (shared, not copied)."""
+        if embeddings.ndim != 2:
+            raise ValueError("Embeddings parameter is expected to be 2-dimensional")
+        rows, cols = embeddings.shape
+        return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, _weight=embeddings,
+                   _freeze=freeze)
+
+    def forward(self, input):
+        if self.padding_idx is None and self.max_norm is None and not self.scale_grad_by_freq:
+            return GatherRows.apply(self.weight, idx=F.embedding_ids(input, self.weight))   # the hot path
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self):
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        return s + (", scale_grad_by_freq=True" if self.scale_grad_by_freq else "")
 
 
 class Linear(Module):
-    """y = x @ weight.T + bias, weight (out_features, in_features) as in torch, one tape entry.
+    """torch.nn.Linear: y = x @ weight.T + bias, weight (out_features, in_features), one tape entry.
 
-    Initialization: weight and bias ~ U(-1/sqrt(in_features), 1/sqrt(in_features)), the
-    same distribution as torch.nn.Linear, so a model ported from torch starts alike.
+    Initialized as torch: weight by kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)),
+    then bias U(-1/sqrt(in), 1/sqrt(in)). `generator=` (ours) seeds it.
     (The name model rescales its layers for tanh; see models/mlp.py.)
     """
 
-    def __init__(self, in_features, out_features, bias=True, generator=None, dtype=np.float32, device="cpu"):
+    def __init__(self, in_features, out_features, bias=True, device="cpu", dtype=None, *, generator=None):
         self.in_features, self.out_features = in_features, out_features
-        bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
-        self.weight = _uniform((out_features, in_features), bound, generator, dtype, device)
-        self.bias = _uniform((out_features,), bound, generator, dtype, device) if bias else None
+        kw = dict(dtype=dtype or np.float32, device=device, requires_grad=True)
+        self.weight = creation.zeros(out_features, in_features, **kw)
+        self.bias = creation.zeros(out_features, **kw) if bias else None
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator=None):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound, generator=generator)
 
     def forward(self, x):
         if self.bias is None:
@@ -64,24 +97,36 @@ class Linear(Module):
         return f"{self.in_features} → {self.out_features}{'' if self.bias is not None else ', bias=False'}"
 
 
-class Tanh(Module):
+class Dropout(Module):
+    """torch.nn.Dropout: F.dropout in training mode, the identity in eval mode."""
+
+    def __init__(self, p=0.5, inplace=False):
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace = p, inplace
+
     def forward(self, x):
-        return ops.Tanh.apply(x)
+        return F.dropout(x, self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Flatten(Module):
-    """(B, d1, d2, ...) -> (B, d1*d2*...): concatenates the context embeddings."""
+    """torch.nn.Flatten: dims start_dim..end_dim into one; (B, d1, d2, ...) -> (B, d1*d2*...) by default."""
 
-    def __init__(self, start_dim=1):
-        self.start_dim = start_dim
+    def __init__(self, start_dim=1, end_dim=-1):
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
         shape = x.array.shape
-        return ops_shape.Reshape.apply(x, shape=shape[:self.start_dim] + (-1,))
+        if self.end_dim == -1 and all(shape):     # the common case, one reshape
+            return ops_shape.Reshape.apply(x, shape=shape[:self.start_dim] + (-1,))
+        return x.flatten(self.start_dim, self.end_dim)
 
 
 class Sequential(Module):
-    """Layers applied in order; indexable like a list."""
+    """torch.nn.Sequential: layers applied in order; indexable (slices give a Sequential), append."""
 
     def __init__(self, *layers):
         self.layers = list(layers)
@@ -95,8 +140,12 @@ class Sequential(Module):
         for i, layer in enumerate(self.layers):  # "0.weight", as torch names them
             yield str(i), layer
 
+    def append(self, module):
+        self.layers.append(module)
+        return self
+
     def __getitem__(self, i):
-        return self.layers[i]
+        return Sequential(*self.layers[i]) if isinstance(i, slice) else self.layers[i]
 
     def __len__(self):
         return len(self.layers)
@@ -105,39 +154,49 @@ class Sequential(Module):
         return iter(self.layers)
 
 
-class BatchNorm1d(Module):
-    """Normalize each feature over the batch (makemore part 3); running statistics in eval mode.
+# -- activations ----------------------------------------------------------------------------
+class ReLU(Module):
+    """torch.nn.ReLU."""
 
-    Training: batch mean and biased variance normalize; running_mean/running_var (unbiased,
-    as torch) move by `momentum`. Eval: the running statistics normalize.
-    """
-
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32, device="cpu"):
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.weight = creation.ones(num_features, dtype=dtype, device=device, requires_grad=True)
-        self.bias = creation.zeros(num_features, dtype=dtype, device=device, requires_grad=True)
-        self.running_mean = creation.zeros(num_features, dtype=dtype, device=device)
-        self.running_var = creation.ones(num_features, dtype=dtype, device=device)
+    def __init__(self, inplace=False):
+        self.inplace = inplace
 
     def forward(self, x):
-        if x.ndim != 2 or x.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d({self.num_features}) expects input (N, {self.num_features}), "
-                             f"got {x.shape}")
-        if self.training:
-            n = x.shape[0]
-            if n < 2:
-                raise ValueError("BatchNorm1d in training mode needs a batch of at least 2 rows")
-            mean = x.mean(0, keepdim=True)                       # (1, C)
-            centered = x - mean
-            var = (centered * centered).mean(0, keepdim=True)    # (1, C), biased
-            with no_grad():
-                m = self.momentum
-                self.running_mean.array = (1 - m) * self.running_mean.array + m * mean.array[0]
-                self.running_var.array = (1 - m) * self.running_var.array + m * var.array[0] * (n / (n - 1))
-            xhat = centered * (var + self.eps) ** -0.5
-        else:
-            xhat = (x - self.running_mean) * (self.running_var + self.eps) ** -0.5
-        return xhat * self.weight + self.bias
+        return activation.relu(x, self.inplace)
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum:g}"
+        return "inplace=True" if self.inplace else ""
+
+
+class Tanh(Module):
+    """torch.nn.Tanh."""
+
+    def forward(self, x):   # integers become float32, as torch (inline: this is on the hot path)
+        return ops.Tanh.apply(x if x.array.dtype.kind == "f" else x.float())
+
+
+class Sigmoid(Module):
+    """torch.nn.Sigmoid."""
+
+    def forward(self, x):
+        return activation.sigmoid(x)
+
+
+class Softmax(Module):
+    """torch.nn.Softmax(dim)."""
+
+    def __init__(self, dim=None):
+        self.dim = dim
+
+    def forward(self, x):
+        return activation.softmax(x, self.dim, _stacklevel=5)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """torch.nn.LogSoftmax(dim)."""
+
+    def forward(self, x):
+        return activation.log_softmax(x, self.dim, _stacklevel=5)

@@ -1,10 +1,12 @@
 """Module: parameters found by walking attributes, state dicts that never half-load, a readable repr."""
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])  # torch's return value
 
 
 class Module:
@@ -48,22 +50,42 @@ class Module:
                 seen.add(id(t))
                 yield name, t
 
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
+    def parameters(self, recurse=True):
+        """The parameters as a list (torch returns an iterator over the same tensors)."""
+        return [p for _, p in (self.named_parameters() if recurse else self._own_parameters())]
+
+    def _own_parameters(self):
+        """Parameters held directly by this module (not by children)."""
+        return ((n, t) for n, t in vars(self).items() if isinstance(t, Tensor) and t.requires_grad)
 
     def named_buffers(self, prefix=""):
+        """(dotted name, tensor) for every buffer: the tensors that are not parameters."""
         for name, t in self._named_tensors(prefix):
             if not t.requires_grad:
                 yield name, t
 
+    def buffers(self):
+        """The buffers (BatchNorm's running statistics, ...) as a list."""
+        return [t for _, t in self.named_buffers()]
+
+    def children(self):
+        """The direct child modules as a list."""
+        return [m for _, m in self.named_children()]
+
+    def named_modules(self, prefix=""):
+        """(dotted name, module) for this module ("") and every descendant, depth first, as torch."""
+        stack, seen = [(prefix, self)], set()
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:       # a module used twice is listed once, as torch
+                continue
+            seen.add(id(m))
+            yield name, m
+            stack.extend(reversed([(f"{name}.{n}" if name else n, c) for n, c in m.named_children()]))
+
     def modules(self):
         """This module and all descendants (depth first)."""
-        out, stack = [], [self]
-        while stack:
-            m = stack.pop()
-            out.append(m)
-            stack.extend(reversed([c for _, c in m.named_children()]))
-        return out
+        return [m for _, m in self.named_modules()]
 
     def num_parameters(self):
         return sum(p.numel() for p in self.parameters())
@@ -75,7 +97,10 @@ class Module:
             p.grad = None
 
     def train(self, mode=True):
-        """Training mode (BatchNorm uses batch statistics); returns self."""
+        """Training mode (BatchNorm: batch statistics, Dropout: drops) for this module and every
+        descendant; returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
             m.training = mode
         return self
@@ -106,29 +131,32 @@ class Module:
         """Name -> array copy of every parameter and buffer."""
         return OrderedDict((name, t.array.copy()) for name, t in self._named_tensors())
 
-    def load_state_dict(self, state):
-        """Copy arrays into parameters/buffers; any missing, unexpected or mis-shaped entry is an
-        error listing every difference, raised before anything is assigned."""
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays (or torch tensors) into parameters/buffers. strict: any missing or unexpected
+        key is an error; a mis-shaped entry always is. Every difference is listed, and raised
+        before anything is assigned. Returns (missing_keys, unexpected_keys), as torch."""
         own = OrderedDict(self._named_tensors())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         mismatched = [f"{k}: checkpoint {tuple(np.shape(state[k]))} vs model {own[k].shape}"
                       for k in own if k in state and tuple(np.shape(state[k])) != own[k].shape]
-        if missing or unexpected or mismatched:
+        if (missing or unexpected) and strict or mismatched:
             parts = []
-            if missing:
+            if missing and strict:
                 parts.append("missing: " + ", ".join(missing))
-            if unexpected:
+            if unexpected and strict:
                 parts.append("unexpected: " + ", ".join(unexpected))
             if mismatched:
                 parts.append("shape mismatch: " + "; ".join(mismatched))
             raise ValueError(f"state dict does not fit {type(self).__name__}: " + " | ".join(parts))
         # convert everything first: a failing conversion must not leave the model half-loaded
-        values = {k: backend.to_device(backend.to_numpy(state[k]), t.device).astype(t.dtype, copy=True)
-                  for k, t in own.items()}
+        values = {k: backend.to_device(_host(state[k]), t.device).astype(t.dtype, copy=True)
+                  for k, t in own.items() if k in state}
         for k, t in own.items():
-            t.array = values[k]
-            t.grad = None
+            if k in values:
+                t.array = values[k]
+                t.grad = None
+        return IncompatibleKeys(missing, unexpected)
 
     # -- display -----------------------------------------------------------------------------
     def extra_repr(self):
@@ -145,3 +173,12 @@ class Module:
             lines.append(f"  ({name}): {body}")
         lines.append(f"){'  # ' + format(self.num_parameters(), ',') + ' parameters' if self.parameters() else ''}")
         return "\n".join(lines)
+
+
+def _host(v):
+    """A state-dict value as a numpy array: numpy/cupy arrays, our Tensors, torch tensors."""
+    if isinstance(v, Tensor):
+        return backend.to_numpy(v.array)
+    if hasattr(v, "detach") and hasattr(v, "cpu"):   # a torch tensor (without importing torch)
+        return v.detach().cpu().numpy()
+    return backend.to_numpy(v) if hasattr(v, "dtype") else np.asarray(v)

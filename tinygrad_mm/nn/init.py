@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .. import backend, creation
+from .. import backend, random
 from ..grad_mode import mark_modified
 from ..tensor import Tensor
 
@@ -19,28 +19,15 @@ _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_tra
 
 # -- the one place random values are drawn ---------------------------------------------------------
 def _uniform(shape, low, high, dtype, generator):
-    """Host array of U[low, high) in `dtype`: u * (high - low) + low with u ~ U[0, 1) drawn in
-    `dtype` (torch's uniform_: the bounds are cast to the dtype first)."""
-    u = creation.rand(*shape, generator=generator, dtype=dtype).array
-    lo, hi = np.dtype(dtype).type(low), np.dtype(dtype).type(high)
-    return u * (hi - lo) + lo
+    """Host array of U[low, high) in `dtype`, drawn exactly as torch's uniform_ draws it."""
+    return random.uniform_array(shape, dtype, generator, low, high)
 
 
 def _normal(shape, mean, std, dtype, generator):
-    """Host array of N(mean, std^2) in `dtype`: z * std + mean with z ~ N(0, 1), as torch's normal_
-    rounds: from 16 elements on (its vectorized fill) z is drawn and scaled in `dtype`; below 16 (its
-    serial path) in float64, rounded once at the end."""
-    if math.prod(shape) < SERIAL_NORMAL_BELOW:
-        z = creation.randn(*shape, generator=generator, dtype=np.float64).array
-        return (z * std + mean).astype(dtype)
-    z = creation.randn(*shape, generator=generator, dtype=dtype).array
-    t = np.dtype(dtype).type
-    return z * t(std) + t(mean)
+    """Host array of N(mean, std^2) in `dtype`, drawn exactly as torch's normal_ draws it
+    (its serial float64 path below 16 elements, the vectorized one from 16 on)."""
+    return random.normal_array(shape, dtype, generator, mean, std)
 
-
-# torch 2.13's CPU normal_ takes its serial (float64) path below 16 contiguous elements
-# (tests/test_nn_init.py checks torch against this rule)
-SERIAL_NORMAL_BELOW = 16
 
 
 def _fill(tensor, values, what):

@@ -190,13 +190,6 @@ def test_cuda_without_a_gpu_fails_before_drawing():
     np.testing.assert_array_equal(g.get_state(), tg.Generator().manual_seed(1).get_state())
 
 
-def test_legacy_rng_view_draws_from_the_same_stream():
-    g, h = tg.Generator(5), tg.Generator(5)
-    np.testing.assert_array_equal(g.rng.standard_normal((2, 3)), R.normal_array((2, 3), np.float64, h))
-    np.testing.assert_array_equal(g.rng.uniform(-1, 1, 4), R.uniform_array((4,), np.float64, h, -1, 1))
-    np.testing.assert_array_equal(g.rng.integers(0, 9, 5), R.randint_array(0, 9, (5,), h))
-    np.testing.assert_array_equal(g.rng.integers(9, size=5), R.randint_array(0, 9, (5,), h))
-
 
 def test_batch_index_draw_costs_about_what_numpy_does():
     """randint(0, n, (32,)) per training step: a few microseconds, like numpy's rng.integers."""

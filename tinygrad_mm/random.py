@@ -132,38 +132,8 @@ class Generator:
         w = self._bg.random_raw(2 * n)
         return (w[0::2] << np.uint64(32)) | w[1::2]
 
-    @property
-    def rng(self):
-        """Deprecated: a numpy-Generator-like view (standard_normal, uniform, integers, random)
-        drawing from this torch stream in float64; use the *_array functions instead."""
-        return _LegacyRng(self)
-
     def __repr__(self):
         return f"Generator(device={self.device!r}, initial_seed={self._seed})"
-
-
-class _LegacyRng:
-    """What older code reached through `generator.rng` (numpy's API), backed by torch's draws."""
-
-    def __init__(self, g):
-        self._g = g
-
-    def standard_normal(self, size=None):
-        return normal_array(_size(size), np.float64, self._g)
-
-    def uniform(self, low=0.0, high=1.0, size=None):
-        return uniform_array(_size(size), np.float64, self._g, low, high)
-
-    def random(self, size=None):
-        return uniform_array(_size(size), np.float64, self._g)
-
-    def integers(self, low, high=None, size=None):
-        low, high = (0, low) if high is None else (low, high)
-        return randint_array(low, high, _size(size), self._g)
-
-
-def _size(size):
-    return () if size is None else (int(size),) if np.ndim(size) == 0 else tuple(size)
 
 
 default_generator = Generator()

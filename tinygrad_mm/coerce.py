@@ -127,6 +127,18 @@ def operands(a, b, true_divide=False):
     return _cast(a, dt), _cast(b, dt)
 
 
+def promote_all(tensors, what):
+    """Tensors for cat/stack in one dtype: torch.result_type folded over all of them."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise RuntimeError(f"{what}(): expected a non-empty list of Tensors")
+    dt = tensors[0].array.dtype
+    for t in tensors[1:]:
+        if t.array.dtype != dt:
+            dt = _promote(dt, t.array.dtype)
+    return [_cast(t, dt) for t in tensors]
+
+
 def _constant(x, like):
     """A Python/numpy number or array as a constant tensor on `like`'s device."""
     if isinstance(x, _tensor.Tensor):
@@ -147,13 +159,30 @@ def _cast(t, dtype):
     return t if t.array.dtype == dtype else t.to(dtype=dtype)
 
 
-def inplace_operands(t, other, what):
-    """The operands of an in-place op on `t`: a snapshot of t (keeping its history) and other,
-    in t's dtype. Refused before anything is written when t is a leaf that requires grad."""
+def _refuse_leaf(t, what):
     from .grad_mode import _state
     if t.requires_grad and t._entry is None and _state.grad_enabled:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation "
                            f"({what} on {t.short()}); wrap it in no_grad(), or write to .data")
+
+
+def inplace_self(t, what):
+    """t as the input of a one-operand in-place op (clamp_, copy_...): a snapshot keeping its
+    history when recording, since the op's saved input must not be overwritten by the write."""
+    from .grad_mode import _state
+    _refuse_leaf(t, what)
+    if not (_state.grad_enabled and t.requires_grad):
+        return t
+    a = _tensor._wrap(t.array.copy())
+    a.requires_grad, a._entry = t.requires_grad, t._entry
+    return a
+
+
+def inplace_operands(t, other, what):
+    """The operands of an in-place op on `t`: a snapshot of t (keeping its history) and other,
+    in t's dtype. Refused before anything is written when t is a leaf that requires grad."""
+    from .grad_mode import _state
+    _refuse_leaf(t, what)
     a, b = operands(t, other)
     if a.array.dtype != t.array.dtype:
         if t.array.dtype.kind != "f" and a.array.dtype.kind == "f":

@@ -1,4 +1,6 @@
-"""Shape ops: reshape, permute, concatenation and stacking -- forward beside local derivative."""
+"""Shape ops: reshape, permute, concatenation and stacking -- forward beside local derivative.
+
+torch.cat and torch.stack (dtype promotion across inputs) are in functions.py."""
 import numpy as np
 
 from .backend import xp_of
@@ -63,15 +65,3 @@ class Stack(Function):
     def backward(self, g):          # each input gets back its own slice
         xp = xp_of(g)
         return tuple(xp.take(g, i, axis=self.axis) for i in range(g.shape[self.axis]))
-
-
-def cat(tensors, dim=0):
-    """Concatenate tensors along an existing dimension (torch.cat)."""
-    return Cat.apply(*tensors, axis=dim)
-
-
-def stack(tensors, dim=0):
-    """Stack same-shaped tensors along a new dimension (torch.stack)."""
-    return Stack.apply(*tensors, axis=dim)
-
-

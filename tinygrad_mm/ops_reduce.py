@@ -148,7 +148,7 @@ class Norm(Function):
                 return xp.sign(x) * g
             if p == np.inf:         # the gradient is shared among the entries at the maximum
                 mask = (xp.abs(x) == norm) | xp.isnan(x)
-                return xp.sign(x) * ((g / mask.sum(axis=self.axis, keepdims=True)) * mask)
+                return xp.sign(x) * ((g / mask.sum(axis=self.axis, keepdims=True).astype(g.dtype)) * mask)
             if p == 2:              # d ||x|| / dx = x / ||x||, 0 where the norm is 0
                 return x * xp.where(norm == 0, zero, g / norm)
             scale = xp.where(norm == 0, zero, g / norm ** (p - 1))

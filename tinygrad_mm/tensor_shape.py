@@ -125,8 +125,14 @@ class TensorShape:
 
     def transpose(self, dim0=-2, dim1=-1):
         """Swap two dimensions (torch semantics)."""
+        nd = max(self.ndim, 1)  # a 0-d tensor takes dims 0 and -1, as torch
+        for d in (dim0, dim1):
+            if not -nd <= d < nd:
+                raise IndexError(f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
+                                 f"but got {d}) for a tensor of shape {self.shape}")
         axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        if axes:
+            axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return ops_shape.Permute.apply(self, axes=tuple(axes))
 
     @property

@@ -77,8 +77,10 @@ def as_tensor(data, dtype=None, device=None):
 def _scalar_dtype(x, against):
     """The dtype a Python/numpy scalar takes beside a tensor of dtype `against` (torch: 'wrapped
     numbers' do not raise the tensor's precision, only its category)."""
-    if isinstance(x, (bool, np.bool_)):
+    if isinstance(x, bool):
         kind = "b"
+    elif isinstance(x, np.bool_):  # torch reads a numpy bool as a float number (t_int + np.True_ is float32)
+        kind = "f"
     elif isinstance(x, (int, np.integer)):
         kind = "i"
     elif isinstance(x, (float, np.floating)):
@@ -117,10 +119,10 @@ def operands(a, b, true_divide=False):
     if type(a) is T and type(b) is T or isinstance(a, T) and isinstance(b, T):
         dt = a.array.dtype if a.array.dtype == b.array.dtype else result_type(a, b)
     elif isinstance(a, T):
-        b = _constant(b, a)
+        b = _constant(b, a, true_divide)
         dt = b.array.dtype if b.array.dtype == a.array.dtype else result_type(a, b)
     else:
-        a = _constant(a, b)
+        a = _constant(a, b, true_divide)
         dt = a.array.dtype if a.array.dtype == b.array.dtype else result_type(a, b)
     if true_divide and dt.kind != "f":
         dt = _F32  # torch: int / int is a float32 true division
@@ -139,8 +141,11 @@ def promote_all(tensors, what):
     return [_cast(t, dt) for t in tensors]
 
 
-def _constant(x, like):
-    """A Python/numpy number or array as a constant tensor on `like`'s device."""
+def _constant(x, like, true_divide=False):
+    """A Python/numpy number or array as a constant tensor on `like`'s device.
+
+    A number takes the dtype it will be computed in (torch casts wrapped numbers to the common
+    dtype, wrapping integers: uint8 + (-1) is uint8 + 255), so it is converted once, here."""
     if isinstance(x, _tensor.Tensor):
         return x
     arr = like.array
@@ -151,8 +156,14 @@ def _constant(x, like):
     if isinstance(x, (list, tuple)):
         return _tensor._wrap(to_array(x, device=backend.device_of(arr)))
     dt = _scalar_dtype(x, arr.dtype)
+    if true_divide and dt.kind != "f":
+        dt = _F32  # int / int divides in float32: convert -1 to -1.0, not to uint8's 255
+    xp = backend.xp_of(arr)
     # 0-d and marked as a scalar by its dimensionality: result_type then ranks it below dimensioned tensors
-    return _tensor._wrap(backend.xp_of(arr).asarray(x, dtype=dt))
+    try:
+        return _tensor._wrap(xp.asarray(x, dtype=dt))
+    except OverflowError:  # a Python int outside the dtype's range: wrapped as C casts it, as torch does
+        return _tensor._wrap(xp.asarray(np.asarray(x).astype(dt)))
 
 
 def _cast(t, dtype):

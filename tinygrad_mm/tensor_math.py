@@ -17,10 +17,16 @@ class TensorMath:
         return ops.Add.apply(*operands(other, self))
 
     def __sub__(self, other):
-        return ops.Sub.apply(*operands(self, other))
+        a, b = operands(self, other)
+        if a.array.dtype.kind == "b" or self.array.dtype.kind == "b" or _is_bool(other):
+            _refuse_bool_sub()
+        return ops.Sub.apply(a, b)
 
     def __rsub__(self, other):
-        return ops.Sub.apply(*operands(other, self))
+        a, b = operands(other, self)
+        if a.array.dtype.kind == "b" or self.array.dtype.kind == "b" or _is_bool(other):
+            _refuse_bool_sub()
+        return ops.Sub.apply(a, b)
 
     def __mul__(self, other):
         return ops.Mul.apply(*operands(self, other))
@@ -44,11 +50,15 @@ class TensorMath:
         if isinstance(exponent, (int, float, np.integer, np.floating)) and not isinstance(exponent, bool):
             p = exponent.item() if hasattr(exponent, "item") else exponent
             x = self if isinstance(p, int) else float_operand(self)  # int ** 0.5 is float32, as torch
+            if x.array.dtype.kind == "b":
+                x = x.to(dtype=np.int64)  # bool ** 2 is int64, as torch.result_type(bool, 2)
             return ops.Pow.apply(x, exponent=p)
-        return ops.PowTensor.apply(*operands(self, exponent))
+        if isinstance(exponent, bool) and self.array.dtype.kind == "b":  # torch: bool ** True is bool
+            return _wrap(self.array.copy() if exponent else _xp(self).ones_like(self.array))
+        return _pow_tensor(*operands(self, exponent))
 
     def __rpow__(self, base):
-        return ops.PowTensor.apply(*operands(base, self))
+        return _pow_tensor(*operands(base, self))
 
     def __matmul__(self, other):
         return ops.Matmul.apply(*operands(self, other))
@@ -65,6 +75,8 @@ class TensorMath:
         return self._inplace(ops.Add, other, "+=")
 
     def __isub__(self, other):
+        if self.array.dtype.kind == "b" or _is_bool(other):
+            _refuse_bool_sub()
         return self._inplace(ops.Sub, other, "-=")
 
     def __imul__(self, other):
@@ -77,7 +89,7 @@ class TensorMath:
         return self._inplace(ops.Add, other if alpha == 1 else other * alpha, "add_")
 
     def sub_(self, other, alpha=1):
-        return self._inplace(ops.Sub, other if alpha == 1 else other * alpha, "sub_")
+        return self.__isub__(other if alpha == 1 else other * alpha)
 
     def mul_(self, other):
         return self._inplace(ops.Mul, other, "mul_")
@@ -253,6 +265,21 @@ class TensorMath:
 from . import ops, ops_unary  # noqa: E402  -- ops are built on Tensor, which this class is part of
 from . import tensor as _tensor  # noqa: E402  -- partly built while tensor.py imports this
 from .backend import xp_of  # noqa: E402
+
+
+def _is_bool(x):
+    return isinstance(x, bool) or isinstance(x, _tensor.Tensor) and x.array.dtype.kind == "b"
+
+
+def _refuse_bool_sub():
+    raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                       "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+def _pow_tensor(a, b):
+    if a.array.dtype.kind == "b":
+        raise NotImplementedError('"pow" not implemented for bool tensors (torch refuses bool ** bool)')
+    return ops.PowTensor.apply(a, b)
 
 
 def _xp(t):

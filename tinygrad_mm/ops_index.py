@@ -100,6 +100,8 @@ def setitem(x, index, value):
     from .coerce import _constant, inplace_operands
     parts = split_index(x, index)
     v = _constant(value, x)
+    if parts["advanced"] is None and _is_region(v.array, x.array[parts["basic"]]):
+        return  # x[i] += 1 in Python: the view x[i] was already written in place; writing it back is a no-op
     if v.array.dtype != x.array.dtype:
         v = v.to(dtype=x.array.dtype)
     if _state.grad_enabled and (x.requires_grad or v.requires_grad):
@@ -108,6 +110,14 @@ def setitem(x, index, value):
         return
     _region_assign(x.array, parts["basic"], parts["advanced"], v.array)
     mark_modified(x.array, f"{x.short()} (x[index] = v)")
+
+
+def _is_region(v, region):
+    """Whether array v is exactly the memory of `region` (same start, shape and strides)."""
+    if type(v) is not type(region) or v.shape != region.shape or v.strides != region.strides:
+        return False
+    ptr = (lambda a: a.ctypes.data) if isinstance(v, np.ndarray) else (lambda a: a.data.ptr)
+    return ptr(v) == ptr(region)
 
 
 def split_index(x, index):
@@ -168,6 +178,8 @@ def split_index(x, index):
                 out_dim += 1
     while advanced and isinstance(advanced[-1], slice) and advanced[-1] == slice(None):
         advanced.pop()
+    if not any(b is Ellipsis for b in basic):
+        basic.append(Ellipsis)  # x[0, ...] is a 0-d view where numpy's x[0] would copy a scalar out
     return {"basic": tuple(basic), "advanced": tuple(advanced) if any_adv else None}
 
 
@@ -191,3 +203,4 @@ def wrap_negative(arr, size, what, dim):
         first = int(arr[bad].ravel()[0])
         raise IndexError(f"{what} {first} is out of bounds for dimension {dim} with size {size}")
     return xp_of(arr).where(arr < 0, arr + size, arr)
+

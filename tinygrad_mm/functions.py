@@ -232,7 +232,9 @@ def eye(n, m=None, dtype=float32, device="cpu", requires_grad=False):
 
 
 def linspace(start, end, steps, dtype=float32, device="cpu", requires_grad=False):
-    """`steps` values from start to end; torch's formula (each half counted from its own end)."""
+    """`steps` values from start to end by torch's formula: each half counted from its own end.
+    (torch's SIMD kernel counts each 8- or 16-wide block from its first element, so its values
+    can differ from these in the last bit.)"""
     if steps < 0:
         raise RuntimeError(f"number of steps must be non-negative, got {steps}")
     dt = np.dtype(dtype)
@@ -244,7 +246,10 @@ def linspace(start, end, steps, dtype=float32, device="cpu", requires_grad=False
     else:
         step = (end - start) / builtins.max(steps - 1, 1)
         out = np.where(i < steps // 2, start + step * i, end - step * (steps - i - 1))
-    t = _wrap(backend.to_device(np.asarray(out).astype(dt), device))
+    out = np.asarray(out).astype(dt)
+    if steps == 1:
+        out[0] = start  # torch: a single step is the start
+    t = _wrap(backend.to_device(out, device))
     return t.requires_grad_(True) if requires_grad else t
 
 

@@ -63,6 +63,8 @@ class TensorShape:
 
     def _arg(self, name, dim, keepdim):
         xp = backend.xp_of(self.array)
+        if self.array.dtype.kind == "b":
+            raise RuntimeError(f"{name}(): does not support bool input (convert with .long() or .float())")
         if dim is None:
             if self.array.size == 0:
                 raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0")

@@ -124,6 +124,11 @@ def cat(tensors, dim=0):
     for i, t in enumerate(tensors):
         if not t.ndim:
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+    ref = next((t for t in tensors if t.shape != (0,)), None)
+    if ref is not None and ref.ndim != 1:  # torch skips legacy empty (0,) tensors beside others
+        d = dim % ref.ndim if -ref.ndim <= dim < ref.ndim else 0
+        empty = ref.shape[:d] + (0,) + ref.shape[d + 1:]
+        tensors = [t.reshape(empty) if t.shape == (0,) else t for t in tensors]
     return ops_shape.Cat.apply(*tensors, axis=dim)
 
 

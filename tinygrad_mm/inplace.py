@@ -48,7 +48,7 @@ def _creation(view):
     if storage(view.array) is not storage(base.array):
         return None  # a reshape that had to copy
     key = id(view)
-    _views[key] = (weakref.ref(view, lambda _, k=key: _views.pop(k, None)), base, entry.function, id(entry))
+    _views[key] = (weakref.ref(view, lambda _, k=key, d=_views: d.pop(k, None)), base, entry.function, id(entry))
     return base, entry.function, id(entry)
 
 

@@ -64,7 +64,7 @@ class IndexPut(Function):
     def backward(self, g):          # x keeps the gradient outside the region; v gets the region's
         gx = gv = None
         if self.needs_input_grad[0]:
-            gx = g.copy()
+            gx = xp_of(g).array(g, copy=True)  # an array even when the tape hands a numpy scalar
             _region_assign(gx, self.basic, self.advanced, 0)
         if self.needs_input_grad[1]:
             gv = g[self.basic] if self.advanced is None else g[self.basic][self.advanced]
@@ -126,7 +126,7 @@ def split_index(x, index):
         index = (index,)
     n_consuming = 0
     for i in index:
-        if i is None or i is Ellipsis:
+        if i is None or i is Ellipsis or _is_bool0(i):
             continue
         arr_like = hasattr(i, "dtype") and getattr(i, "ndim", 0) > 0 or isinstance(i, (list, range))
         if arr_like:
@@ -141,6 +141,12 @@ def split_index(x, index):
         if i is None:
             basic.append(None)
             advanced.append(slice(None))
+            out_dim += 1
+        elif _is_bool0(i):  # x[True] / x[mask_0d]: a new axis of length 1 (or 0 when False), as numpy and torch
+            basic.append(None)
+            keep = bool(i.item() if hasattr(i, "item") else i)
+            advanced.append(xp_of(x.array).arange(1 if keep else 0, dtype=np.int64))
+            any_adv = True
             out_dim += 1
         elif i is Ellipsis:
             basic.append(Ellipsis)
@@ -181,6 +187,13 @@ def split_index(x, index):
     if not any(b is Ellipsis for b in basic):
         basic.append(Ellipsis)  # x[0, ...] is a 0-d view where numpy's x[0] would copy a scalar out
     return {"basic": tuple(basic), "advanced": tuple(advanced) if any_adv else None}
+
+
+def _is_bool0(i):
+    if isinstance(i, (bool, np.bool_)):
+        return True
+    a = i.array if hasattr(i, "array") else i
+    return hasattr(a, "dtype") and getattr(a, "ndim", 1) == 0 and a.dtype.kind == "b"
 
 
 def _is_int(i):

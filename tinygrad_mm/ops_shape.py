@@ -5,16 +5,24 @@ import numpy as np
 
 from .backend import xp_of
 from .function import Function
+from .grad_mode import storage
 
 
 class Reshape(Function):
-    def forward(self, x, shape):
+    """x laid out in another shape; with view=True it must share x's memory (torch's view)."""
+
+    def forward(self, x, shape, view=False):
         self.shape = x.shape
         try:
-            return x.reshape(shape)
+            out = x.reshape(shape)
         except ValueError:
             raise ValueError(f"cannot view a tensor of shape {x.shape} ({x.size} elements) "
                              f"as shape {shape}") from None
+        if view and out.size and storage(out) is not storage(x):
+            raise RuntimeError(f"view size is not compatible with input tensor's size and stride (at least one "
+                               f"dimension spans across two contiguous subspaces); shape {x.shape} to {shape}. "
+                               "Use .reshape(...) instead.")
+        return out
 
     def backward(self, g):          # the same numbers, laid back out in the input's shape
         return g.reshape(self.shape)

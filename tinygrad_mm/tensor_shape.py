@@ -112,16 +112,30 @@ class TensorShape:
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         return ops_shape.Reshape.apply(self, shape=tuple(int(n) for n in shape))
 
-    view = reshape
+    def view(self, *shape):
+        """reshape that shares memory, or refuses (as torch) where the layout would need a copy."""
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return ops_shape.Reshape.apply(self, shape=tuple(int(n) for n in shape), view=True)
+
+    def view_as(self, other):
+        return self.view(other.shape)
+
+    def reshape_as(self, other):
+        return self.reshape(other.shape)
 
     def flatten(self, start_dim=0, end_dim=-1):
         shape = self.shape
+        s, e = (reduce_axes(self, d, None, False, None)["axis"][0] for d in (start_dim, end_dim))
+        if s > e:
+            raise RuntimeError(f"flatten() has invalid args: start_dim ({start_dim}) cannot come after "
+                               f"end_dim ({end_dim}) for a tensor of shape {shape}")
         if not shape:
             return self.reshape(1)
-        s, e = start_dim % len(shape), end_dim % len(shape)
         return self.reshape(*shape[:s], -1 if all(shape) else int(np.prod(shape[s:e + 1])), *shape[e + 1:])
 
     def permute(self, *dims):
+        if not dims:
+            raise TypeError('permute() missing 1 required positional arguments: "dims"')
         dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
         return ops_shape.Permute.apply(self, axes=tuple(dims))
 

@@ -302,3 +302,28 @@ def test_numel_dim_and_friends():
     assert x.nelement() == x.numel() == 24 and x.dim() == 3 and tg.numel(x) == 24
     p = [tg.randn(27, 10), tg.randn(30, 200), tg.randn(200)]
     assert sum(t.nelement() for t in p) == 270 + 6000 + 200
+
+
+# -- powers: torch's kernel shortcuts, bit for bit, and the tensor exponent at 0 -------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("p", [0, 0.5, -0.5, -1, 2, 3, -2, 1.5, -1.5, 4])
+def test_scalar_powers_bit_exact(p, dtype):
+    x0 = np.array([0.0, 2.0, 3.7, 0.3, 1e-3, 12.5], dtype)
+    with np.errstate(all="ignore"):
+        out, ref = check_torch(lambda t: t ** p, lambda t: t ** p, [x0])
+        np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
+        x, tx = tg.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+        (x ** p).sum().backward()
+        (tx ** p).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_tensor_exponent_gradients_at_zero_as_torch():
+    a0 = np.array([0.0, 0.0, 0.0, 2.0, -1.5, 0.0, 3.7])
+    b0 = np.array([0.0, 1.0, 2.0, 0.0, 2.0, -1.0, 0.5])
+    with np.errstate(all="ignore"):
+        check_torch(lambda a, b: a ** b, lambda a, b: a ** b, [a0, b0])
+        check_torch(lambda x: 2 ** x, lambda x: 2 ** x, [a0])
+        check_torch(lambda x: 0.5 ** x * x ** 2, lambda x: 0.5 ** x * x ** 2, [a0])
+    check_grad(lambda a, b: a ** b, [positive(3, 4, seed=11), randn(3, 4, seed=12)])
+    check_grad(lambda x: 2 ** x, [randn(5, seed=13)])

@@ -305,17 +305,24 @@ def test_numel_dim_and_friends():
 
 
 # -- powers: torch's kernel shortcuts, bit for bit, and the tensor exponent at 0 -------------------
+SHORTCUTS = [0, 0.5, -0.5, -1, 2, 3, -2]  # torch's pow kernel computes these exactly (sqrt, rsqrt, x*x...)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("p", [0, 0.5, -0.5, -1, 2, 3, -2, 1.5, -1.5, 4])
-def test_scalar_powers_bit_exact(p, dtype):
+@pytest.mark.parametrize("p", SHORTCUTS + [1.5, -1.5, 4])
+def test_scalar_powers(p, dtype):
+    """Bit for bit where torch takes a shortcut (forward; and backward when p - 1 is one too); elsewhere
+    both call a vectorized pow() whose last bit differs between libms: within tolerance."""
     x0 = np.array([0.0, 2.0, 3.7, 0.3, 1e-3, 12.5], dtype)
     with np.errstate(all="ignore"):
         out, ref = check_torch(lambda t: t ** p, lambda t: t ** p, [x0])
-        np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
         x, tx = tg.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
         (x ** p).sum().backward()
         (tx ** p).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    if p in SHORTCUTS:
+        np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
+    if p - 1 in SHORTCUTS + [1]:
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
 
 
 def test_tensor_exponent_gradients_at_zero_as_torch():

@@ -61,9 +61,11 @@ class TensorMath:
         return _pow_tensor(*operands(base, self))
 
     def __matmul__(self, other):
+        _same_dtype_matmul(self, other)
         return ops.Matmul.apply(*operands(self, other))
 
     def __rmatmul__(self, other):
+        _same_dtype_matmul(other, self)
         return ops.Matmul.apply(*operands(other, self))
 
     # -- in place: computed out of place and recorded, then written into this tensor's memory --
@@ -274,6 +276,13 @@ def _is_bool(x):
 def _refuse_bool_sub():
     raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
                        "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+def _same_dtype_matmul(a, b):
+    """torch's matmul does not promote: float32 @ float64 is an error there, so here too."""
+    da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
+    if da is not None and db is not None and da != db:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {da} != {db}")
 
 
 def _pow_tensor(a, b):

@@ -29,6 +29,8 @@ FORMS = {  # name: program using only `lib.<function>` forms
     "std": lambda lib, x: lib.std(x, 0),
     "var": lambda lib, x: lib.var(x, unbiased=False),
     "norm": lambda lib, x: lib.norm(x),
+    "unbind_cat": lambda lib, x: lib.cat(lib.unbind(x.view(3, 2, 2), 1), 1),  # makemore part 2
+    "pow_rpow": lambda lib, x: 10 ** lib.linspace(-3, 0, 12).view(3, 4) * x,   # lrs = 10**lre
 }
 
 
@@ -172,3 +174,78 @@ def test_makemore_part4_manual_backprop_checks():
     assert ours[:4] == theirs[:4] and ours[-1] == theirs[-1]
     for a, b in zip(ours[4:-1], theirs[4:-1]):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)  # float32 sums in a different order than torch's
+
+
+WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn"]
+
+
+def test_makemore_part1_bigrams_on_both_libraries():
+    """Counting, normalizing, the log likelihood and the one-layer bigram net (one-hot by eye rows)."""
+    def run(lib):
+        chars = sorted(set("".join(WORDS)))
+        stoi = {s: i + 1 for i, s in enumerate(chars)}
+        stoi["."] = 0
+        V = len(stoi)
+        N = lib.zeros((V, V), dtype=lib.int32)
+        xs, ys = [], []
+        for w in WORDS:
+            cs = ["."] + list(w) + ["."]
+            for ch1, ch2 in zip(cs, cs[1:]):
+                ix1, ix2 = stoi[ch1], stoi[ch2]
+                N[ix1, ix2] += 1
+                xs.append(ix1)
+                ys.append(ix2)
+        p = N[0].float()
+        p = p / p.sum()
+        P = (N + 1).float()
+        P /= P.sum(1, keepdims=True)
+        log_likelihood, n = 0.0, 0
+        for x, y in zip(xs, ys):
+            log_likelihood += lib.log(P[x, y])
+            n += 1
+        nll = -log_likelihood / n
+        xs, ys = lib.tensor(xs), lib.tensor(ys)
+        W = lib.linspace(-0.3, 0.3, V * V).view(V, V).t() * 1
+        W.requires_grad = True
+        for _ in range(5):
+            xenc = lib.eye(V)[xs]                      # F.one_hot(xs, num_classes=V).float()
+            logits = xenc @ W
+            counts = logits.exp()
+            probs = counts / counts.sum(1, keepdims=True)
+            loss = -probs[lib.arange(xs.nelement()), ys].log().mean() + 0.01 * (W**2).mean()
+            W.grad = None
+            loss.backward()
+            W.data += -50 * W.grad
+        return N.numpy(), p.numpy(), P.numpy(), nll.item(), loss.item(), W.detach().numpy(), N.dtype == lib.int32
+
+    ours, theirs = run(tg), run(torch)
+    np.testing.assert_array_equal(ours[0], theirs[0])
+    assert ours[-1] and theirs[-1]
+    for a, b in zip(ours[1:-1], theirs[1:-1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # float32, sums in another order
+
+
+def test_makemore_part3_diagnostics_on_both_libraries():
+    """Saturation, histogram, update-to-data ratios and the loss curve's view(-1, k).mean(1)."""
+    def run(lib):
+        x = lib.tensor(randn(32, 30, seed=7, dtype=np.float32))
+        W = (lib.tensor(randn(30, 20, seed=8, dtype=np.float32)) * (5 / 3) / 30**0.5).requires_grad_()
+        bngain, bnbias = lib.ones((1, 20), requires_grad=True), lib.zeros((1, 20), requires_grad=True)
+        hpreact = x @ W
+        bnmeani, bnstdi = hpreact.mean(0, keepdim=True), hpreact.std(0, keepdim=True)
+        hpreact = bngain * (hpreact - bnmeani) / bnstdi + bnbias
+        h = lib.tanh(hpreact)
+        h.retain_grad()
+        loss = (h ** 2).mean()
+        loss.backward()
+        with lib.no_grad():
+            running = 0.999 * lib.zeros((1, 20)) + 0.001 * bnmeani
+        saturated = (h.abs() > 0.97).float().mean() * 100
+        hy, hx = lib.histogram(h, density=True)
+        ud = [((0.1 * p.grad).std() / p.data.std()).log10().item() for p in [W, bngain]]
+        lossi = lib.tensor([float(i % 7) for i in range(40)]).view(-1, 10).mean(1)
+        return (saturated.item(), hy.detach().numpy(), hx[:-1].detach().numpy(), h.grad.numpy(), W.grad.numpy(),
+                running.numpy(), lossi.numpy(), ud)
+
+    for a, b in zip(run(tg), run(torch)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)  # float32 through matmul and std

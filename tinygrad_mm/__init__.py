@@ -8,7 +8,7 @@ from .creation import (Generator, manual_seed, tensor, zeros, ones, zeros_like, 
                        randn, rand, randint, arange)
 from .functions import (dtype, float16, half, float32, float, float64, double, uint8, int8, int16, int32, int,
                         int64, long, bool, tanh, exp, log, sqrt, abs, sigmoid, relu, sin, cos, log2, log10,
-                        clamp, clip, matmul, where, cat, stack, all, any, sum, mean, max, min, argmax, argmin,
+                        clamp, clip, matmul, where, cat, stack, unbind, all, any, sum, mean, max, min, argmax, argmin,
                         std, var, norm, numel, allclose, full, empty, full_like, empty_like, eye, linspace,
                         histogram)
 from .backend import cuda_available
@@ -25,6 +25,6 @@ __all__ = ["Tensor", "Tape", "Entry", "Function", "Step", "no_grad", "enable_gra
            "gradcheck", "GradcheckError", "GradcheckReport", "compare_with_torch", "cmp", "format_comparisons",
            "TorchMismatch", "dtype", "float16", "half", "float32", "float", "float64", "double", "uint8", "int8",
            "int16", "int32", "int", "int64", "long", "bool", "tanh", "exp", "log", "sqrt", "abs", "sigmoid",
-           "relu", "sin", "cos", "log2", "log10", "clamp", "clip", "matmul", "where", "all", "any", "sum",
+           "relu", "sin", "cos", "log2", "log10", "clamp", "clip", "matmul", "where", "unbind", "all", "any", "sum",
            "mean", "max", "min", "argmax", "argmin", "std", "var", "norm", "numel", "allclose", "full", "empty",
            "full_like", "empty_like", "eye", "linspace", "histogram"]

@@ -138,6 +138,10 @@ def stack(tensors, dim=0):
     return ops_shape.Stack.apply(*promote_all(tensors, "stack"), axis=dim)
 
 
+def unbind(x, dim=0):
+    return x.unbind(dim)
+
+
 # -- reductions and tests ---------------------------------------------------------------------
 def all(x, dim=None, keepdim=False):  # noqa: A001
     return as_tensor(x).all(dim, keepdim)

@@ -240,6 +240,11 @@ class TensorShape:
             start += k
         return tuple(out)
 
+    def unbind(self, dim=0):
+        """The slices along `dim`, each without that dimension: torch.cat(torch.unbind(emb, 1), 1)."""
+        d = reduce_axes(self, dim, None, False, None)["axis"][0]
+        return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
+
     def chunk(self, chunks, dim=0):
         d = reduce_axes(self, dim, None, False, None)["axis"][0]
         if chunks <= 0:

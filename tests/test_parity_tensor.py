@@ -109,3 +109,13 @@ def test_transpose_and_dims_of_0d():
             else ours == theirs
     with pytest.raises(IndexError, match="Dimension out of range"):
         tg.tensor(2.0).transpose(0, 1)
+
+
+def test_repr_as_torch():
+    """Numbers print as torch prints them (4 decimals, scientific for wide ranges, whole floats as 2.)."""
+    for v in [[0.873012, 1.5], 3.3377387, [1e-5, 1.0], [1, 2], [True], [True, False], [[2.0, 4.0], [6.0, 8.0]],
+              [float("nan"), 1.25, float("inf")], [-1.5, 200.25], [0.0, 0.0], [1e9, 1.0], [[0.1234567, -2.5], [3.0, 4.0]],
+              []]:
+        assert repr(tg.tensor(v)) == repr(torch.tensor(v))
+    assert repr(tg.tensor([1.5], dtype=tg.float64)) == repr(torch.tensor([1.5], dtype=torch.float64))
+    assert repr(tg.tensor([2.0], requires_grad=True)) == repr(torch.tensor([2.0], requires_grad=True))

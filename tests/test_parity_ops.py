@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
 import tinygrad_mm as tg
@@ -334,3 +334,31 @@ def test_tensor_exponent_gradients_at_zero_as_torch():
         check_torch(lambda x: 0.5 ** x * x ** 2, lambda x: 0.5 ** x * x ** 2, [a0])
     check_grad(lambda a, b: a ** b, [positive(3, 4, seed=11), randn(3, 4, seed=12)])
     check_grad(lambda x: 2 ** x, [randn(5, seed=13)])
+
+
+# |x| < 1e-100 squares to 0 in float64; torch then sometimes takes |x| for a one-element norm, sometimes not
+@given(arrays(np.float64, array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
+              elements=st.floats(-3, 3).map(lambda v: 0.0 if abs(v) < 1e-100 else v)), st.data())
+def test_reductions_hypothesis(x, data):
+    """var/std/norm/amin/amax over random shapes (0-d and size-0 included), dims and keepdim, vs torch."""
+    nd = max(x.ndim, 1)
+    dims = data.draw(st.one_of(st.none(), st.integers(-nd, nd - 1),
+                               st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd, unique=True).map(tuple)))
+    keep = data.draw(st.booleans())
+    op = data.draw(st.sampled_from(["var", "std", "norm", "amin", "amax", "var0", "norm1"]))
+    kw = {"keepdim": keep} if dims is None and op in ("amin", "amax") else {"dim": dims, "keepdim": keep}
+    f = {"var": lambda t: t.var(**kw), "std": lambda t: t.std(**kw), "norm": lambda t: t.norm(2, **kw),
+         "amin": lambda t: t.amin(**{k: v for k, v in kw.items() if v is not None}),
+         "amax": lambda t: t.amax(**{k: v for k, v in kw.items() if v is not None}),
+         "var0": lambda t: t.var(**kw, correction=0), "norm1": lambda t: t.norm(1, **kw)}[op]
+    theirs_raises = False
+    try:
+        f(torch.tensor(x))
+    except (RuntimeError, IndexError):
+        theirs_raises = True
+    if theirs_raises:
+        with pytest.raises((RuntimeError, IndexError, ValueError)):
+            f(tg.tensor(x))
+        return
+    with np.errstate(all="ignore"):
+        check_torch(f, f, [x])

@@ -35,7 +35,9 @@ SHAPE = ["{a}.reshape(-1)", "{a}.view(-1, 1)", "{a}.t()", "{a}.transpose(0, -1)"
          "{a}.T", "{a}.expand(2, *{a}.shape)", "{a}.repeat(2, *([1] * {a}.dim()))", "{a}.split(1)[0]",
          "{a}.chunk(2, -1)[-1]"]
 INPLACE = ["{a} * 1\n{v} += {b}", "{a} * 1\n{v} *= {b}", "{a} + 0\n{v}[0] = {b}.sum()", "{a} * 2\n{v}[..., 0] *= 3",
-           "{a} - 0\n{v}.clamp_(-1, 1)", "{a}.clone()\n{v}[{v} > 0] = 0.5", "{a} * 1\n{v}.mul_(2).add_(1)"]
+           "{a} - 0\n{v}.clamp_(-1, 1)", "{a}.clone()\n{v}[{v} > 0] = 0.5", "{a} * 1\n{v}.mul_(2).add_(1)",
+           "{a} * 1\n{v}.view(-1)[:1] *= 2", "{a} * 1\n{v}.transpose(0, -1)[0] -= {b}.sum()",
+           "{a} * 1\n{v}[0].mul_({b}.mean())", "{a} * 1\n{v}.fill_(0.5)", "{a} * 1\n{v}.copy_({b})"]
 KINDS = {"index": IDX, "unary": UNARY, "binary": BINARY, "reduce": REDUCE, "shape": SHAPE, "inplace": INPLACE}
 
 

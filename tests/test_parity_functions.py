@@ -249,3 +249,50 @@ def test_makemore_part3_diagnostics_on_both_libraries():
 
     for a, b in zip(run(tg), run(torch)):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)  # float32 through matmul and std
+
+
+def test_makemore_part5_wavenet_layers_on_both_libraries():
+    """Part 5's hand-written Embedding, FlattenConsecutive, Linear, BatchNorm1d (3-D: dims (0, 1)) and Tanh."""
+    def run(lib):
+        g = np.random.default_rng(9)
+        vocab, n_embd, n_hidden, block = 27, 6, 16, 8
+
+        def param(*shape, scale=1.0):
+            return lib.tensor((g.standard_normal(shape) * scale).astype(np.float32))
+
+        C = param(vocab, n_embd)
+        W1, W2, W3 = param(n_embd * 2, n_hidden, scale=0.3), param(n_hidden * 2, n_hidden, scale=0.2), \
+            param(n_hidden * 2, vocab, scale=0.1)
+        gammas, betas = [lib.ones(n_hidden) for _ in range(2)], [lib.zeros(n_hidden) for _ in range(2)]
+        params = [C, W1, W2, W3] + gammas + betas
+        for p in params:
+            p.requires_grad = True
+        X = lib.tensor(g.integers(0, vocab, (32, block)))
+        Y = lib.tensor(g.integers(0, vocab, 32))
+
+        def flatten_consecutive(x, n):
+            B, T, Cn = x.shape
+            x = x.view(B, T // n, Cn * n)
+            if x.shape[1] == 1:
+                x = x.squeeze(1)
+            return x
+
+        def batchnorm(x, gamma, beta):
+            dim = 0 if x.ndim == 2 else (0, 1)
+            xmean, xvar = x.mean(dim, keepdim=True), x.var(dim, keepdim=True)
+            return gamma * ((x - xmean) / lib.sqrt(xvar + 1e-5)) + beta
+
+        x = C[X]
+        x = lib.tanh(batchnorm(flatten_consecutive(x, 2) @ W1, gammas[0], betas[0]))
+        x = lib.tanh(batchnorm(flatten_consecutive(x, 2) @ W2, gammas[1], betas[1]))
+        logits = flatten_consecutive(x, 2).view(32, -1)[:, : n_hidden * 2] @ W3
+        counts = (logits - logits.max(1, keepdim=True).values).exp()
+        loss = -(counts / counts.sum(1, keepdim=True))[lib.arange(32), Y].log().mean()
+        loss.backward()
+        return [loss.item(), tuple(x.shape)] + [p.grad.numpy() for p in params]
+
+    ours, theirs = run(tg), run(torch)
+    assert ours[1] == theirs[1]
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5)
+    for a, b in zip(ours[2:], theirs[2:]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)  # float32 through 3 matmuls and 2 batch norms

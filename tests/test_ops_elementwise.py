@@ -252,7 +252,11 @@ def test_float32_stays_float32(f, device):
 def test_mixed_dtypes_promote_as_torch(device):
     a = Tensor(randn(2, 3, dtype=np.float32), device=device)
     b = Tensor(randn(3, 4), device=device)
-    assert (a @ b).dtype == np.float64 and (a + Tensor(randn(2, 3), device=device)).dtype == np.float64
+    assert (a + Tensor(randn(2, 3), device=device)).dtype == np.float64
+    with pytest.raises(RuntimeError, match="same dtype"):  # torch's matmul does not promote
+        torch.tensor(a.numpy()) @ torch.tensor(b.numpy())
+    with pytest.raises(RuntimeError, match="same dtype, but got: float32 != float64"):
+        a @ b
     with pytest.raises(TypeError, match=r"float32.*float64"):  # a Function itself never mixes dtypes
         ops.Add.apply(a, Tensor(randn(2, 3), device=device))
 

@@ -209,8 +209,18 @@ def test_cat_stack_errors():
         tg.cat([a, a], dim=2)
     with pytest.raises(ValueError, match=r"stack needs tensors of one shape"):
         tg.stack([a, b])
-    with pytest.raises(TypeError, match=r"float64.*float32"):
-        tg.cat([a, a.float()])
+    with pytest.raises(RuntimeError, match=r"zero-dimensional tensor \(at position 1\)"):
+        tg.cat([a[0], a[0, 0]])
+
+
+def test_cat_stack_promote_as_torch():
+    """torch.cat/stack promote mixed dtypes (int64 with float32 is float32, not numpy's float64)."""
+    for da, db in [(np.int64, np.float32), (np.float32, np.float64), (np.bool_, np.int32), (np.int32, np.int64)]:
+        a, b = np.ones((2, 3), da), np.zeros((2, 3), db)
+        for ours, theirs in [(tg.cat, torch.cat), (tg.stack, torch.stack)]:
+            out, ref = ours([Tensor(a), Tensor(b)]), theirs([torch.tensor(a), torch.tensor(b)])
+            assert out.dtype == ref.numpy().dtype and out.shape == tuple(ref.shape)
+            np.testing.assert_array_equal(out.numpy(), ref.numpy())
 
 
 # -- indexing: basic ------------------------------------------------------------------------------------------

@@ -206,7 +206,7 @@ def test_repr():
     assert repr(tg.tensor([1, 2])) == "tensor([1, 2])"
     assert repr(tg.tensor(2)) == "tensor(2)"
     assert repr(tg.tensor([1.0], dtype=np.float64, requires_grad=True)) == \
-        "tensor([1.], dtype=float64, requires_grad=True)"
+        "tensor([1.], dtype=torch.float64, requires_grad=True)"
     with Tape():
         y = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True) * 2.0
     assert repr(y) == "tensor([[2., 4.],\n        [6., 8.]], grad_fn=<Mul>)"

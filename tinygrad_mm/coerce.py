@@ -77,8 +77,10 @@ def as_tensor(data, dtype=None, device=None):
 def _scalar_dtype(x, against):
     """The dtype a Python/numpy scalar takes beside a tensor of dtype `against` (torch: 'wrapped
     numbers' do not raise the tensor's precision, only its category)."""
-    if isinstance(x, (bool, np.bool_)):
+    if isinstance(x, bool):
         kind = "b"
+    elif isinstance(x, np.bool_):  # torch reads a numpy bool as a float number (t_int + np.True_ is float32)
+        kind = "f"
     elif isinstance(x, (int, np.integer)):
         kind = "i"
     elif isinstance(x, (float, np.floating)):
@@ -117,18 +119,33 @@ def operands(a, b, true_divide=False):
     if type(a) is T and type(b) is T or isinstance(a, T) and isinstance(b, T):
         dt = a.array.dtype if a.array.dtype == b.array.dtype else result_type(a, b)
     elif isinstance(a, T):
-        b = _constant(b, a)
+        b = _constant(b, a, true_divide)
         dt = b.array.dtype if b.array.dtype == a.array.dtype else result_type(a, b)
     else:
-        a = _constant(a, b)
+        a = _constant(a, b, true_divide)
         dt = a.array.dtype if a.array.dtype == b.array.dtype else result_type(a, b)
     if true_divide and dt.kind != "f":
         dt = _F32  # torch: int / int is a float32 true division
     return _cast(a, dt), _cast(b, dt)
 
 
-def _constant(x, like):
-    """A Python/numpy number or array as a constant tensor on `like`'s device."""
+def promote_all(tensors, what):
+    """Tensors for cat/stack in one dtype: torch.result_type folded over all of them."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise RuntimeError(f"{what}(): expected a non-empty list of Tensors")
+    dt = tensors[0].array.dtype
+    for t in tensors[1:]:
+        if t.array.dtype != dt:
+            dt = _promote(dt, t.array.dtype)
+    return [_cast(t, dt) for t in tensors]
+
+
+def _constant(x, like, true_divide=False):
+    """A Python/numpy number or array as a constant tensor on `like`'s device.
+
+    A number takes the dtype it will be computed in (torch casts wrapped numbers to the common
+    dtype, wrapping integers: uint8 + (-1) is uint8 + 255), so it is converted once, here."""
     if isinstance(x, _tensor.Tensor):
         return x
     arr = like.array
@@ -139,21 +156,44 @@ def _constant(x, like):
     if isinstance(x, (list, tuple)):
         return _tensor._wrap(to_array(x, device=backend.device_of(arr)))
     dt = _scalar_dtype(x, arr.dtype)
+    if true_divide and dt.kind != "f":
+        dt = _F32  # int / int divides in float32: convert -1 to -1.0, not to uint8's 255
+    xp = backend.xp_of(arr)
     # 0-d and marked as a scalar by its dimensionality: result_type then ranks it below dimensioned tensors
-    return _tensor._wrap(backend.xp_of(arr).asarray(x, dtype=dt))
+    try:
+        return _tensor._wrap(xp.asarray(x, dtype=dt))
+    except OverflowError:  # a Python int outside the dtype's range: wrapped as C casts it, as torch does
+        return _tensor._wrap(xp.asarray(np.asarray(x).astype(dt)))
 
 
 def _cast(t, dtype):
     return t if t.array.dtype == dtype else t.to(dtype=dtype)
 
 
-def inplace_operands(t, other, what):
-    """The operands of an in-place op on `t`: a snapshot of t (keeping its history) and other,
-    in t's dtype. Refused before anything is written when t is a leaf that requires grad."""
+def _refuse_leaf(t, what):
     from .grad_mode import _state
     if t.requires_grad and t._entry is None and _state.grad_enabled:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation "
                            f"({what} on {t.short()}); wrap it in no_grad(), or write to .data")
+
+
+def inplace_self(t, what):
+    """t as the input of a one-operand in-place op (clamp_, copy_...): a snapshot keeping its
+    history when recording, since the op's saved input must not be overwritten by the write."""
+    from .grad_mode import _state
+    _refuse_leaf(t, what)
+    if not (_state.grad_enabled and t.requires_grad):
+        return t
+    a = _tensor._wrap(t.array.copy())
+    a.requires_grad, a._entry = t.requires_grad, t._entry
+    return a
+
+
+def inplace_operands(t, other, what):
+    """The operands of an in-place op on `t`: a snapshot of t (keeping its history) and other,
+    in t's dtype. Refused before anything is written when t is a leaf that requires grad."""
+    from .grad_mode import _state
+    _refuse_leaf(t, what)
     a, b = operands(t, other)
     if a.array.dtype != t.array.dtype:
         if t.array.dtype.kind != "f" and a.array.dtype.kind == "f":

@@ -80,13 +80,26 @@ class Pow(Function):
                                 "convert the tensor with .float() or .double() first")
             exponent = int(exponent)
         self.x, self.p = x, exponent
-        return x ** exponent
+        return power(x, exponent)
 
     def backward(self, g):          # d(x^p)/dx = p x^(p-1)
         x, p = self.x, self.p
         if p == 0:                  # x^0 is constant; p x^-1 would give 0 * inf = nan at x = 0
             return xp_of(g).zeros_like(g)
-        return g * (p * x ** (p - 1))
+        return g * (p * power(x, p - 1))
+
+
+def power(x, p):
+    """x ** p for a number p, rounded as torch rounds it: its kernel takes exact shortcuts for
+    p = -0.5, 3 and -2 (numpy's ** already does for 0.5, 2 and -1), elsewhere pow()."""
+    if x.dtype.kind == "f":
+        if p == -0.5:
+            return 1 / xp_of(x).sqrt(x)   # bnvar_inv = (bnvar + 1e-5)**-0.5 in makemore part 4
+        if p == 3:
+            return x * x * x
+        if p == -2:
+            return 1 / (x * x)
+    return x ** p
 
 
 class PowTensor(Function):
@@ -101,7 +114,10 @@ class PowTensor(Function):
     def backward(self, g):          # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a
         na, nb = self.needs_input_grad
         xp = xp_of(g)
-        ga = g * (self.b * self.a ** (self.b - 1)) if na else None
+        ga = None
+        if na:                      # torch: slope 0 where b == 0 (not 0 * 0^-1 = nan at a == 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = xp.where(self.b == 0, 0, g * (self.b * self.a ** (self.b - 1))).astype(g.dtype, copy=False)
         if nb:
             with np.errstate(divide="ignore", invalid="ignore"):
                 # torch: where a == 0 and b >= 0 the slope is 0, not 0 * log 0 = nan

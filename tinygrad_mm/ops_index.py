@@ -64,7 +64,7 @@ class IndexPut(Function):
     def backward(self, g):          # x keeps the gradient outside the region; v gets the region's
         gx = gv = None
         if self.needs_input_grad[0]:
-            gx = g.copy()
+            gx = xp_of(g).array(g, copy=True)  # an array even when the tape hands a numpy scalar
             _region_assign(gx, self.basic, self.advanced, 0)
         if self.needs_input_grad[1]:
             gv = g[self.basic] if self.advanced is None else g[self.basic][self.advanced]
@@ -100,6 +100,8 @@ def setitem(x, index, value):
     from .coerce import _constant, inplace_operands
     parts = split_index(x, index)
     v = _constant(value, x)
+    if parts["advanced"] is None and _is_region(v.array, x.array[parts["basic"]]):
+        return  # x[i] += 1 in Python: the view x[i] was already written in place; writing it back is a no-op
     if v.array.dtype != x.array.dtype:
         v = v.to(dtype=x.array.dtype)
     if _state.grad_enabled and (x.requires_grad or v.requires_grad):
@@ -110,13 +112,21 @@ def setitem(x, index, value):
     mark_modified(x.array, f"{x.short()} (x[index] = v)")
 
 
+def _is_region(v, region):
+    """Whether array v is exactly the memory of `region` (same start, shape and strides)."""
+    if type(v) is not type(region) or v.shape != region.shape or v.strides != region.strides:
+        return False
+    ptr = (lambda a: a.ctypes.data) if isinstance(v, np.ndarray) else (lambda a: a.data.ptr)
+    return ptr(v) == ptr(region)
+
+
 def split_index(x, index):
     """An index as torch reads it: {"basic": ints/slices/None/Ellipsis, "advanced": arrays or None}."""
     if not isinstance(index, tuple):
         index = (index,)
     n_consuming = 0
     for i in index:
-        if i is None or i is Ellipsis:
+        if i is None or i is Ellipsis or _is_bool0(i):
             continue
         arr_like = hasattr(i, "dtype") and getattr(i, "ndim", 0) > 0 or isinstance(i, (list, range))
         if arr_like:
@@ -131,6 +141,12 @@ def split_index(x, index):
         if i is None:
             basic.append(None)
             advanced.append(slice(None))
+            out_dim += 1
+        elif _is_bool0(i):  # x[True] / x[mask_0d]: a new axis of length 1 (or 0 when False), as numpy and torch
+            basic.append(None)
+            keep = bool(i.item() if hasattr(i, "item") else i)
+            advanced.append(xp_of(x.array).arange(1 if keep else 0, dtype=np.int64))
+            any_adv = True
             out_dim += 1
         elif i is Ellipsis:
             basic.append(Ellipsis)
@@ -168,7 +184,16 @@ def split_index(x, index):
                 out_dim += 1
     while advanced and isinstance(advanced[-1], slice) and advanced[-1] == slice(None):
         advanced.pop()
+    if not any(b is Ellipsis for b in basic):
+        basic.append(Ellipsis)  # x[0, ...] is a 0-d view where numpy's x[0] would copy a scalar out
     return {"basic": tuple(basic), "advanced": tuple(advanced) if any_adv else None}
+
+
+def _is_bool0(i):
+    if isinstance(i, (bool, np.bool_)):
+        return True
+    a = i.array if hasattr(i, "array") else i
+    return hasattr(a, "dtype") and getattr(a, "ndim", 1) == 0 and a.dtype.kind == "b"
 
 
 def _is_int(i):
@@ -191,3 +216,4 @@ def wrap_negative(arr, size, what, dim):
         first = int(arr[bad].ravel()[0])
         raise IndexError(f"{what} {first} is out of bounds for dimension {dim} with size {size}")
     return xp_of(arr).where(arr < 0, arr + size, arr)
+

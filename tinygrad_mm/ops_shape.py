@@ -1,18 +1,28 @@
-"""Shape ops: reshape, permute, concatenation and stacking -- forward beside local derivative."""
+"""Shape ops: reshape, permute, concatenation and stacking -- forward beside local derivative.
+
+torch.cat and torch.stack (dtype promotion across inputs) are in functions.py."""
 import numpy as np
 
 from .backend import xp_of
 from .function import Function
+from .grad_mode import storage
 
 
 class Reshape(Function):
-    def forward(self, x, shape):
+    """x laid out in another shape; with view=True it must share x's memory (torch's view)."""
+
+    def forward(self, x, shape, view=False):
         self.shape = x.shape
         try:
-            return x.reshape(shape)
+            out = x.reshape(shape)
         except ValueError:
             raise ValueError(f"cannot view a tensor of shape {x.shape} ({x.size} elements) "
                              f"as shape {shape}") from None
+        if view and out.size and storage(out) is not storage(x):
+            raise RuntimeError(f"view size is not compatible with input tensor's size and stride (at least one "
+                               f"dimension spans across two contiguous subspaces); shape {x.shape} to {shape}. "
+                               "Use .reshape(...) instead.")
+        return out
 
     def backward(self, g):          # the same numbers, laid back out in the input's shape
         return g.reshape(self.shape)
@@ -63,15 +73,3 @@ class Stack(Function):
     def backward(self, g):          # each input gets back its own slice
         xp = xp_of(g)
         return tuple(xp.take(g, i, axis=self.axis) for i in range(g.shape[self.axis]))
-
-
-def cat(tensors, dim=0):
-    """Concatenate tensors along an existing dimension (torch.cat)."""
-    return Cat.apply(*tensors, axis=dim)
-
-
-def stack(tensors, dim=0):
-    """Stack same-shaped tensors along a new dimension (torch.stack)."""
-    return Stack.apply(*tensors, axis=dim)
-
-

@@ -6,7 +6,7 @@ The arithmetic, reductions and shape methods live in two mixins (tensor_math, te
 """
 import numpy as np
 
-from . import backend
+from . import backend, inplace
 from .grad_mode import _state, mark_modified
 from .tensor_math import TensorMath
 from .tensor_shape import TensorShape
@@ -122,8 +122,11 @@ class Tensor(TensorMath, TensorShape):
     # -- data and grad, as torch --------------------------------------------------------
     @property
     def data(self):
-        """The values as a Tensor without history, sharing memory with this one."""
-        return _wrap(self.array)
+        """The values as a Tensor without history, sharing memory with this one (writes into it
+        are not version-logged: as in torch, a saved array changed that way is used as it is)."""
+        t = _wrap(self.array)
+        t.__class__ = _DataAlias
+        return t
 
     @data.setter
     def data(self, value):
@@ -237,11 +240,17 @@ class Tensor(TensorMath, TensorShape):
         tape.backward(self, gradient if grad is None else grad, retain_graph)
 
     # -- in place, as torch: recorded, and checked against saved arrays -----------------
-    def _write(self, result, what):
-        """Write `result`'s values into this tensor's memory and take over its history."""
+    def _write(self, result, what, chain=None):
+        """Write `result`'s values into this tensor's memory and take over its history.
+
+        A recorded write into a view (x[0], x.T, x.view(...)) also rebases the base tensor's
+        history, as torch's CopySlices does (inplace.py), so every gradient stays right."""
         if self.requires_grad and self._entry is None and _state.grad_enabled:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation "
                                f"({what} on {self.short()}); wrap it in no_grad(), or write to .data")
+        recorded = result._entry is not None
+        if recorded and chain is None:
+            chain = inplace.prepare(self, what) if self._entry is not None else ()
         array = self.array
         if result.array is not array:
             if result.array.shape != array.shape:
@@ -251,12 +260,23 @@ class Tensor(TensorMath, TensorShape):
                 raise RuntimeError(f"result type {result.array.dtype} can't be cast to the desired output "
                                    f"type {array.dtype} ({what})")
             array[...] = result.array
-        mark_modified(array, f"{self.short()} ({what})")
-        if result._entry is not None:
+        if type(self) is not _DataAlias:
+            mark_modified(array, f"{self.short()} ({what})")
+        if recorded:
+            if self._entry is not None:
+                inplace.retarget(self)
             result._entry.out_shape = array.shape
             self._entry = result._entry
             self.requires_grad = True
+            if chain:
+                base, fn = chain[0]
+                base._write(inplace.rebased(self, base, fn), what, chain[1:])
         return self
+
+
+class _DataAlias(Tensor):
+    """What `.data` returns: a Tensor whose in-place writes are not version-logged (as torch)."""
+    __slots__ = ()
 
 
 def _wrap(array):

@@ -17,10 +17,16 @@ class TensorMath:
         return ops.Add.apply(*operands(other, self))
 
     def __sub__(self, other):
-        return ops.Sub.apply(*operands(self, other))
+        a, b = operands(self, other)
+        if a.array.dtype.kind == "b" or self.array.dtype.kind == "b" or _is_bool(other):
+            _refuse_bool_sub()
+        return ops.Sub.apply(a, b)
 
     def __rsub__(self, other):
-        return ops.Sub.apply(*operands(other, self))
+        a, b = operands(other, self)
+        if a.array.dtype.kind == "b" or self.array.dtype.kind == "b" or _is_bool(other):
+            _refuse_bool_sub()
+        return ops.Sub.apply(a, b)
 
     def __mul__(self, other):
         return ops.Mul.apply(*operands(self, other))
@@ -44,16 +50,22 @@ class TensorMath:
         if isinstance(exponent, (int, float, np.integer, np.floating)) and not isinstance(exponent, bool):
             p = exponent.item() if hasattr(exponent, "item") else exponent
             x = self if isinstance(p, int) else float_operand(self)  # int ** 0.5 is float32, as torch
+            if x.array.dtype.kind == "b":
+                x = x.to(dtype=np.int64)  # bool ** 2 is int64, as torch.result_type(bool, 2)
             return ops.Pow.apply(x, exponent=p)
-        return ops.PowTensor.apply(*operands(self, exponent))
+        if isinstance(exponent, bool) and self.array.dtype.kind == "b":  # torch: bool ** True is bool
+            return _wrap(self.array.copy() if exponent else _xp(self).ones_like(self.array))
+        return _pow_tensor(*operands(self, exponent))
 
     def __rpow__(self, base):
-        return ops.PowTensor.apply(*operands(base, self))
+        return _pow_tensor(*operands(base, self))
 
     def __matmul__(self, other):
+        _same_dtype_matmul(self, other)
         return ops.Matmul.apply(*operands(self, other))
 
     def __rmatmul__(self, other):
+        _same_dtype_matmul(other, self)
         return ops.Matmul.apply(*operands(other, self))
 
     # -- in place: computed out of place and recorded, then written into this tensor's memory --
@@ -65,6 +77,8 @@ class TensorMath:
         return self._inplace(ops.Add, other, "+=")
 
     def __isub__(self, other):
+        if self.array.dtype.kind == "b" or _is_bool(other):
+            _refuse_bool_sub()
         return self._inplace(ops.Sub, other, "-=")
 
     def __imul__(self, other):
@@ -77,7 +91,7 @@ class TensorMath:
         return self._inplace(ops.Add, other if alpha == 1 else other * alpha, "add_")
 
     def sub_(self, other, alpha=1):
-        return self._inplace(ops.Sub, other if alpha == 1 else other * alpha, "sub_")
+        return self.__isub__(other if alpha == 1 else other * alpha)
 
     def mul_(self, other):
         return self._inplace(ops.Mul, other, "mul_")
@@ -151,10 +165,130 @@ class TensorMath:
     def relu(self):
         return ops.Relu.apply(self)
 
+    def abs(self):
+        return ops_unary.Abs.apply(self)
 
-from . import ops  # noqa: E402  -- ops are built on Tensor, which this class is part of
+    __abs__ = abs
+
+    def sqrt(self):
+        return ops_unary.Sqrt.apply(float_operand(self))
+
+    def sigmoid(self):
+        return ops_unary.Sigmoid.apply(float_operand(self))
+
+    def sin(self):
+        return ops_unary.Sin.apply(float_operand(self))
+
+    def cos(self):
+        return ops_unary.Cos.apply(float_operand(self))
+
+    def log2(self):
+        return ops_unary.Log2.apply(float_operand(self))
+
+    def log10(self):
+        return ops_unary.Log10.apply(float_operand(self))
+
+    def exp2(self):
+        return ops_unary.Exp2.apply(float_operand(self))
+
+    def clamp(self, min=None, max=None):
+        """Values limited to [min, max] (Python numbers); the gradient passes inside and at the bounds."""
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        for b in (min, max):
+            if b is not None and not isinstance(b, (int, float, np.integer, np.floating)):
+                raise TypeError(f"clamp bounds must be numbers here, got {type(b).__name__} "
+                                "(tensor bounds: use torch.where)")
+        x = self if all(b is None or isinstance(b, (int, np.integer)) for b in (min, max)) else float_operand(self)
+        return ops_unary.Clamp.apply(x, lo=min, hi=max)
+
+    clip = clamp
+
+    def where(self, condition, other):
+        """self where condition holds, else other (torch's x.where(cond, y))."""
+        from .functions import where
+        return where(condition, self, other)
+
+    def masked_fill(self, mask, value):
+        """A copy with `value` where the bool `mask` (broadcast to self) is True; self's dtype."""
+        from .functions import where
+        v = value.to(dtype=self.dtype) if isinstance(value, _tensor.Tensor) else \
+            _wrap(_xp(self).asarray(value, dtype=self.dtype))
+        if v.ndim:
+            raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got tensor "
+                               f"with {v.ndim} dimension(s)")
+        out = where(mask, v, self)
+        if out.shape != self.shape:
+            raise RuntimeError(f"masked_fill: the mask of shape {tuple(mask.shape)} does not broadcast "
+                               f"to the tensor's shape {self.shape}")
+        return out
+
+    # -- in place, whole-tensor writes ----------------------------------------------------
+    def masked_fill_(self, mask, value):
+        return self._write(inplace_self(self, "masked_fill_").masked_fill(mask, value), "masked_fill_")
+
+    def clamp_(self, min=None, max=None):
+        return self._write(inplace_self(self, "clamp_").clamp(min, max), "clamp_")
+
+    def copy_(self, src):
+        """Write src's values (broadcast, converted to self's dtype) into self; recorded as torch does."""
+        from . import ops_select
+        src = as_tensor(src, device=self.device)
+        src = src if src.dtype == self.dtype else src.to(dtype=self.dtype)
+        old = inplace_self(self, "copy_")  # the old values get no gradient, src gets all of it
+        return self._write(ops_select.Where.apply(src, old, cond=_xp(self).ones((), dtype=bool)), "copy_")
+
+    def fill_(self, value):
+        return self.copy_(_wrap(_xp(self).asarray(value.array if isinstance(value, _tensor.Tensor) else value)))
+
+    def zero_(self):
+        return self.fill_(0)
+
+    # -- new tensors like this one ---------------------------------------------------------
+    def type_as(self, other):
+        return self.to(dtype=other.dtype)
+
+    def new_tensor(self, data, dtype=None):
+        return _tensor.Tensor(data, dtype=dtype or self.dtype, device=self.device)
+
+    def new_full(self, size, fill_value, dtype=None):
+        shape = (size,) if isinstance(size, int) else tuple(size)
+        return _wrap(_xp(self).full(shape, fill_value, dtype=dtype or self.dtype))
+
+    def new_zeros(self, *size, dtype=None):
+        return self.new_full(size[0] if len(size) == 1 else size, 0, dtype)
+
+    def new_ones(self, *size, dtype=None):
+        return self.new_full(size[0] if len(size) == 1 else size, 1, dtype)
+
+    new_empty = new_zeros
+
+
+from . import ops, ops_unary  # noqa: E402  -- ops are built on Tensor, which this class is part of
 from . import tensor as _tensor  # noqa: E402  -- partly built while tensor.py imports this
 from .backend import xp_of  # noqa: E402
+
+
+def _is_bool(x):
+    return isinstance(x, bool) or isinstance(x, _tensor.Tensor) and x.array.dtype.kind == "b"
+
+
+def _refuse_bool_sub():
+    raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                       "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+def _same_dtype_matmul(a, b):
+    """torch's matmul does not promote: float32 @ float64 is an error there, so here too."""
+    da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
+    if da is not None and db is not None and da != db:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {da} != {db}")
+
+
+def _pow_tensor(a, b):
+    if a.array.dtype.kind == "b":
+        raise NotImplementedError('"pow" not implemented for bool tensors (torch refuses bool ** bool)')
+    return ops.PowTensor.apply(a, b)
 
 
 def _xp(t):
@@ -163,4 +297,4 @@ def _xp(t):
 
 def _wrap(array):
     return _tensor._wrap(array)
-from .coerce import float_operand, inplace_operands, operands  # noqa: E402
+from .coerce import as_tensor, float_operand, inplace_operands, inplace_self, operands  # noqa: E402

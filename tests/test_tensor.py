@@ -98,13 +98,13 @@ def test_generator_state_round_trip():
     g = tg.Generator(123)
     tg.randn(10, generator=g)
     state = g.get_state()
-    assert isinstance(state, str) and json.loads(state)["bit_generator"] == "PCG64"
+    assert isinstance(state, np.ndarray) and state.dtype == np.uint8 and state.shape == (5056,)  # torch's layout
     after = [tg.randn(5, generator=g).detach().numpy(), tg.rand(3, generator=g).detach().numpy()]
     g.set_state(state)
     np.testing.assert_array_equal(tg.randn(5, generator=g).detach().numpy(), after[0])
     np.testing.assert_array_equal(tg.rand(3, generator=g).detach().numpy(), after[1])
     other = tg.Generator(0)
-    other.set_state(json.loads(state))  # a dict works too
+    other.set_state(state)
     np.testing.assert_array_equal(tg.randn(5, generator=other).detach().numpy(), after[0])
 
 
@@ -246,7 +246,7 @@ def test_scalar_and_array_operands_promote_as_torch(data, dtype, other):
     for op in (lambda a, b: a + b, lambda a, b: b * a):
         want = op(theirs, t_other)
         got = op(ours, other)
-        assert str(got.dtype) == str(want.dtype).replace("torch.", ""), (data, dtype, other)
+        assert str(got.dtype) == str(want.dtype), (data, dtype, other)  # printed as torch prints it
         np.testing.assert_array_equal(got.detach().numpy(), want.numpy())
     if dtype is not np.bool_:  # torch has no pow on bools
         assert (ours ** ours).dtype == np.dtype(str((theirs ** theirs).dtype).replace("torch.", ""))

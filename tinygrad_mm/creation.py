@@ -65,7 +65,7 @@ def _device(device):
 
 def _host(x):
     """The host numpy array behind a Tensor (copied from the GPU if need be), array or list."""
-    return x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+    return backend.to_numpy(x.array) if isinstance(x, Tensor) else np.asarray(x)
 
 
 def randn(*size, generator=None, dtype=np.float32, device="cpu", requires_grad=False):

@@ -9,41 +9,20 @@ from collections import namedtuple
 import numpy as np
 
 from . import backend
+from . import dtypes as _dtypes
 from .coerce import as_tensor, operands, promote_all
 from .ops_select import Where
 from .tensor import Tensor, _wrap
 
 
-class dtype:
-    """A dtype name as torch spells it (torch.float32); equal to, and usable as, the numpy dtype."""
-    __slots__ = ("dtype", "name")
-
-    def __init__(self, name):
-        self.dtype, self.name = np.dtype(name), name
-
-    def __repr__(self):
-        return "torch." + self.name
-
-    def __eq__(self, other):
-        try:
-            return self.dtype == np.dtype(other)
-        except TypeError:
-            return NotImplemented
-
-    def __hash__(self):
-        return hash(self.dtype)
-
-    is_floating_point = property(lambda self: self.dtype.kind == "f")
-    itemsize = property(lambda self: self.dtype.itemsize)
-
-
-float16 = half = dtype("float16")
-float32 = float = dtype("float32")
-float64 = double = dtype("float64")
-uint8, int8, int16 = dtype("uint8"), dtype("int8"), dtype("int16")
-int32 = int = dtype("int32")
-int64 = long = dtype("int64")
-bool = dtype("bool")  # noqa: A001 -- torch.bool; this module never needs the builtin
+float16 = half = _dtypes.float16
+float32 = float = _dtypes.float32
+float64 = double = _dtypes.float64
+uint8, int8, int16 = _dtypes.uint8, _dtypes.int8, _dtypes.int16
+int32 = int = _dtypes.int32
+int64 = long = _dtypes.int64
+bool = _dtypes.bool_  # noqa: A001 -- torch.bool; this module never needs the builtin
+dtype, Size = _dtypes.dtype, _dtypes.Size
 
 
 # -- elementwise and products: the Tensor methods --------------------------------------------

@@ -307,7 +307,7 @@ def _seed_grad(tensor, grad):
     if grad is None:
         if a.size != 1:
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs: backward() "
-                               f"without a gradient needs one element, got shape {tensor.shape}; pass "
+                               f"without a gradient needs one element, got shape {tuple(a.shape)}; pass "
                                "gradient= a tensor of that shape (or reduce first, e.g. .sum())")
         return backend.xp_of(a).ones(a.shape, dtype=a.dtype)
     g = grad.array if isinstance(grad, Tensor) else grad
@@ -319,7 +319,7 @@ def _seed_grad(tensor, grad):
         raise TypeError(f"gradient is on {backend.device_of(g)} but the output is on {tensor.device}")
     if tuple(g.shape) != tuple(a.shape):
         raise RuntimeError(f"Mismatch in shape: gradient has shape {tuple(g.shape)} and the output has "
-                           f"shape {tensor.shape}")
+                           f"shape {tuple(a.shape)}")
     if g.dtype != a.dtype:
         if g.dtype.kind not in "fiub":
             raise TypeError(f"gradient has dtype {g.dtype}; the output is {a.dtype}")

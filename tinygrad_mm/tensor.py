@@ -7,6 +7,7 @@ The arithmetic, reductions and shape methods live in two mixins (tensor_math, te
 import numpy as np
 
 from . import backend, inplace
+from .dtypes import Size, torch_dtype
 from .grad_mode import _state, mark_modified
 from .tensor_math import TensorMath
 from .tensor_shape import TensorShape
@@ -37,9 +38,9 @@ class Tensor(TensorMath, TensorShape):
         self._entry = None
 
     # -- facts -------------------------------------------------------------------------
-    shape = property(lambda self: tuple(self.array.shape), doc="The shape, a tuple.")
+    shape = property(lambda self: Size(self.array.shape), doc="The shape, a tuple (torch.Size).")
     ndim = property(lambda self: self.array.ndim, doc="Number of dimensions.")
-    dtype = property(lambda self: self.array.dtype, doc="The numpy dtype.")
+    dtype = property(lambda self: torch_dtype(self.array.dtype), doc="The dtype (numpy's, spelled as torch's).")
     device = property(lambda self: backend.device_of(self.array), doc='"cpu" or "cuda".')
     is_leaf = property(lambda self: self._entry is None, doc="Not produced by a recorded op.")
     entry = property(lambda self: self._entry, doc="The tape entry that produced this tensor, or None.")
@@ -70,7 +71,7 @@ class Tensor(TensorMath, TensorShape):
         """The value of a one-element tensor as a Python number."""
         if self.array.size != 1:
             raise RuntimeError(f"a Tensor with {self.array.size} elements cannot be converted to a Scalar "
-                               f"(item() needs one element, got shape {self.shape})")
+                               f"(item() needs one element, got shape {tuple(self.array.shape)})")
         return self.array.item()  # numpy and cupy both read one-element arrays of any shape
 
     def __float__(self):
@@ -107,7 +108,13 @@ class Tensor(TensorMath, TensorShape):
 
     def short(self):
         """'tensor of shape (3, 4) float32 on cpu' -- for error messages."""
-        return f"tensor of shape {self.shape} {self.dtype} on {self.device}"
+        return f"tensor of shape {tuple(self.array.shape)} {self.array.dtype} on {self.device}"
+
+    def __format__(self, spec):
+        """A 0-d tensor formats as its number, as torch (f"{loss:.4f}"); others as their repr."""
+        if self.array.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
 
     def __repr__(self):
         from .tensor_print import format_tensor  # printing is a floor above

@@ -31,8 +31,9 @@ def format_tensor(t):
     elif a.dtype.kind == "b" and a.size:  # numpy leaves room for False even when none is printed
         width = 5 if not a.all() else 4
         formatter = {"bool": lambda v: str(v).rjust(width)}
-    body = np.array2string(a, separator=", ", threshold=1000, edgeitems=3, prefix="tensor(", formatter=formatter)
-    extra = [f"dtype=torch.{t.dtype}"] if t.dtype not in _DEFAULT else []
+    body = np.array2string(a, separator=", ", threshold=1000, edgeitems=3, prefix="tensor(", formatter=formatter,
+                           max_line_width=80)  # torch's linewidth
+    extra = [f"dtype={t.dtype!r}"] if t.array.dtype not in _DEFAULT else []
     if t.device != "cpu":
         extra.append(f"device='{t.device}'")
     if t.entry is not None:

@@ -138,7 +138,7 @@ class Module:
         own = OrderedDict(self._named_tensors())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        mismatched = [f"{k}: checkpoint {tuple(np.shape(state[k]))} vs model {own[k].shape}"
+        mismatched = [f"{k}: checkpoint {tuple(np.shape(state[k]))} vs model {tuple(own[k].shape)}"
                       for k in own if k in state and tuple(np.shape(state[k])) != own[k].shape]
         if (missing or unexpected) and strict or mismatched:
             parts = []

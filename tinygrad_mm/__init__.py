@@ -11,6 +11,7 @@ from .backend import cuda_available
 from .gradcheck import gradcheck, GradcheckError, GradcheckReport
 from .compare import compare_with_torch, cmp, format_comparisons, TorchMismatch
 from . import nn, optim, checkpoint
+from .compile import compile, CompileError
 
 __version__ = "0.2.0"
 
@@ -19,4 +20,4 @@ __all__ = ["Tensor", "Tape", "Entry", "Function", "Step", "no_grad", "enable_gra
            "Generator", "manual_seed", "tensor", "zeros", "ones", "zeros_like", "ones_like",
            "randn", "rand", "randint", "arange", "cat", "stack", "cuda_available",
            "gradcheck", "GradcheckError", "GradcheckReport", "compare_with_torch", "cmp", "format_comparisons",
-           "TorchMismatch"]
+           "TorchMismatch", "compile", "CompileError"]

@@ -1,0 +1,383 @@
+"""tg.compile: capture a training step's array operations once, then replay them as flat array code.
+
+A tape is a program: the ops the forward ran, the backward calls the sweep made, where each
+gradient went, and the optimizer's update. `compile(fn)` runs `fn` eagerly while a recorder
+(`grad_mode._state.capture`) notes every one of those at the few places they happen
+(Function.apply, the sweep, Optimizer.step). The second call with the same argument shapes
+runs eagerly again and must record the same program -- that is how a step whose control flow
+depends on tensor values, or that draws random numbers, is caught. From the third call on the
+program is *replayed*: a list of closures over arrays -- no Tensors, no tape, no checks per op.
+The hot built-in ops replay into preallocated buffers (`out=`) by the same array calls eager
+makes, so the results are bit-identical (compile_ops.py); any other Function, a user's own
+included, replays through its own forward/backward on raw arrays.
+
+What replay assumes (and refuses where it can tell):
+- the same Python control flow every call (a different program on the second call raises);
+- tensors that are not arguments keep their arrays: parameters are updated in place (a
+  rebound `.array`, e.g. after loading a checkpoint, re-captures);
+- no tensor value read inside fn (`.item()`, `bool(t)` ... raise while capturing) and no
+  in-place tensor write (`x += 1`, `p.data -= ...`: raise; use an optimizer);
+- Python state changed inside fn (a scheduler's step, counters, BatchNorm's running
+  statistics, which are raw array code) changes only while capturing: keep it outside fn.
+  Hyper-parameters read by the optimizer (opt.lr) are read on every replay.
+Outputs and `.grad` of parameters live in the program's buffers: the next call overwrites
+them (a 0-d output, e.g. the loss, is returned as a fresh copy).
+"""
+import functools
+import inspect
+
+import numpy as np
+
+from . import backend, compile_ops
+from .grad_mode import _state
+from .tape import _increment_leaf
+from .tensor import Tensor, _wrap
+
+INPUT, LEAF, EXT, CONST, OP = "input", "leaf", "external", "constant", "op"  # where a slot's array comes from
+
+
+class CompileError(RuntimeError):
+    """A step tg.compile cannot replay faithfully."""
+
+
+class _Rec:
+    """One recorded event; subclasses name their fields (all slot numbers unless said otherwise)."""
+    __slots__ = ()
+
+    def __init__(self, *values):
+        for name, v in zip(self.__slots__, values):
+            setattr(self, name, v)
+
+
+class Fwd(_Rec):
+    __slots__ = ("fn", "ins", "params", "out")      # params: the keyword params, arrays as _Ref
+
+
+class Bwd(_Rec):
+    __slots__ = ("fn", "g", "outs")                 # outs: a slot per input gradient, None where none
+
+
+class Fit(_Rec):
+    __slots__ = ("src", "out", "axes", "shape")     # a broadcast gradient summed over `axes` (tape._fit_gradient)
+
+
+class Acc(_Rec):
+    __slots__ = ("a", "b", "out")                   # a second gradient arriving at an intermediate: a + b
+
+
+class Leaf(_Rec):
+    __slots__ = ("tensor", "gi", "g", "grads")      # tensor.grad += gi (tape._increment_leaf)
+
+
+class Update(_Rec):
+    __slots__ = ("opt",)                            # opt.step()
+
+
+class Reset(_Rec):
+    __slots__ = ("tensor",)                         # tensor.grad = None (zero_grad, observed)
+
+
+class _Ref:
+    """A keyword param that is an array: which slot it reads."""
+    __slots__ = ("slot",)
+
+    def __init__(self, slot):
+        self.slot = slot
+
+    def __eq__(self, other):
+        return type(other) is _Ref and other.slot == self.slot
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"%{self.slot}"
+
+
+def _is_array(v):
+    return type(v) is np.ndarray or (backend._cp is not None and isinstance(v, backend._cp.ndarray))
+
+
+class _Recorder:
+    """Notes the arrays and events of one eager call; installed as `_state.capture` during it."""
+
+    def __init__(self, input_arrays, candidates=()):
+        self.arrays, self.kinds, self.ids, self.steps = [], [], {}, []
+        self.tensors = {}                                       # id -> tensor whose .grad was observed
+        self.grad_none = {id(t): t._grad is None for t in candidates}
+        for k, a in enumerate(input_arrays):
+            self._add(a, (INPUT, k))
+
+    def _add(self, a, kind):
+        s = len(self.arrays)
+        self.arrays.append(a)   # held, so no id is reused while recording
+        self.kinds.append(kind)
+        self.ids[id(a)] = s
+        return s
+
+    def ref(self, a, tensor=None):
+        """The slot of array `a`; a new external or constant slot the first time it is seen."""
+        s = self.ids.get(id(a))
+        if s is not None:
+            return s
+        if tensor is None:
+            return self._add(a, (CONST, None))
+        return self._add(a, (LEAF if tensor.requires_grad and tensor._entry is None else EXT, tensor))
+
+    def template(self, v):
+        if isinstance(v, Tensor):
+            return _Ref(self.ref(v.array, v))
+        if _is_array(v):
+            return _Ref(self.ref(v))
+        if type(v) in (tuple, list):
+            return type(v)(self.template(x) for x in v)
+        return v
+
+    # -- the hooks (called by Function.apply, the sweep, Optimizer.step, mark_modified) --------
+    def forward(self, fn, inputs, params, out):
+        ins = tuple([self.ref(t.array, t) for t in inputs])
+        tpl = {k: self.template(v) for k, v in params.items()}
+        self.steps.append(Fwd(fn, ins, tpl, self._add(out, (OP, None))))
+
+    def backward(self, entry, g, grads):
+        fn = entry.function
+        if not any(type(s) is Fwd and s.fn is fn for s in self.steps):
+            raise CompileError(f"the backward reaches {entry.name} (entry #{entry.index}), an op computed "
+                               "before the compiled function was called; compute it inside the function")
+        outs = tuple(None if gi is None else self._add(gi, (OP, None)) for gi in grads)
+        self.steps.append(Bwd(fn, self.ref(g), outs))
+
+    def fit(self, gi, fitted):
+        src = self.ref(gi)
+        shape, axes = tuple(fitted.shape), None
+        if _is_array(gi):  # the axes tape._fit_gradient summed over (None: a numpy scalar made an array)
+            lead = gi.ndim - len(shape)
+            axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                              if n == 1 and gi.shape[lead + i] != 1)
+        self.steps.append(Fit(src, self._add(fitted, (OP, None)), axes, shape))
+
+    def accumulate(self, a, b, total):
+        self.steps.append(Acc(self.ref(a), self.ref(b), self._add(total, (OP, None))))
+
+    def leaf(self, t, gi, g, grads):
+        self.observe(t)
+        grads = tuple(None if x is None else self.ref(x) for x in grads)
+        self.steps.append(Leaf(t, self.ref(gi), self.ref(g), grads))
+        self.grad_none[id(t)] = False
+
+    def update(self, opt):
+        for p in opt.params:
+            self.observe(p)
+        self.steps.append(Update(opt))
+
+    def modified(self, a, what):
+        raise CompileError(f"an in-place write inside a compiled function ({what}) is not captured: "
+                           "use out-of-place ops (x = x + 1), and an optimizer for parameter updates")
+
+    def observe(self, t):
+        """A .grad that went from set to None since it was last seen was reset inside fn: replay that."""
+        none = t._grad is None
+        if none and self.grad_none.get(id(t)) is False:
+            self.steps.append(Reset(t))
+        self.grad_none[id(t)] = none
+        self.tensors[id(t)] = t
+
+    def candidates(self):
+        """Tensors whose .grad this call touched: the next capture watches them from its start."""
+        ts = dict(self.tensors)
+        for s in self.steps:
+            if type(s) is Update:
+                ts.update((id(p), p) for p in s.opt.params)
+        return list(ts.values())
+
+
+def _refuse(name):
+    def reader(self, *args, **kwargs):
+        raise CompileError(f"Tensor.{name.strip('_')}() inside a function being compiled reads a tensor's "
+                           "value, so the replayed program could not follow it: return the tensor and read "
+                           "it outside (or keep this function eager)")
+    return reader
+
+
+_READERS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
+
+
+def _record(rec, fn, args, kwargs):
+    """Run fn(*args) eagerly with `rec` capturing; value reads raise meanwhile."""
+    saved = {n: Tensor.__dict__.get(n) for n in _READERS}
+    _state.capture = rec
+    try:
+        for n in _READERS:
+            setattr(Tensor, n, _refuse(n))
+        out = fn(*args, **kwargs)
+    finally:
+        _state.capture = None
+        for n, f in saved.items():
+            if f is None:
+                delattr(Tensor, n)
+            else:
+                setattr(Tensor, n, f)
+    for t in list(rec.tensors.values()):
+        rec.observe(t)  # a reset after the last delivery (zero_grad at the end of fn)
+    rec.result = _out_template(rec, out)
+    return out
+
+
+def _out_template(rec, out):
+    if out is None:
+        return None
+    if isinstance(out, Tensor):
+        return _Ref(rec.ref(out.array, out))
+    if type(out) in (tuple, list):
+        return type(out)(_out_template(rec, o) for o in out)
+    raise CompileError(f"a compiled function returns Tensors (or tuples of them, or None), got "
+                       f"{type(out).__name__}")
+
+
+class CompiledFunction:
+    """fn captured per argument signature (shapes, dtypes, devices; other arguments by value or
+    identity) and replayed; `print()` it to read the captured programs."""
+    MAX_PROGRAMS = 8
+
+    def __init__(self, fn):
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.programs = {}   # key -> Program (most recently made last)
+        self._first = {}     # key -> the first call's recorder, compared with the second
+        try:
+            self._argnames = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            self._argnames = []
+
+    def __call__(self, *args, **kwargs):
+        if _state.capture is not None:  # called inside another capture: part of that program
+            return self.fn(*args, **kwargs)
+        key, inputs = _signature(args, kwargs)
+        prog = self.programs.get(key)
+        if prog is not None:
+            if prog.valid():
+                return prog.run(inputs)
+            del self.programs[key]  # a tensor it reads was given a new array: capture again
+        first = self._first.pop(key, None)
+        rec = _Recorder(inputs, first.candidates() if first is not None else ())
+        out = _record(rec, self.fn, args, kwargs)
+        if first is None:
+            self._first = {key: rec}  # one pending signature at a time: memory stays bounded
+            return out
+        _compare(first, rec)
+        from .compile_program import Program
+        while len(self.programs) >= self.MAX_PROGRAMS:
+            self.programs.pop(next(iter(self.programs)))
+        self.programs[key] = Program(rec, self._names(args, kwargs, rec))
+        return out
+
+    def _names(self, args, kwargs, rec):
+        from .compile_print import slot_names
+        return slot_names(rec, self._argnames, args, kwargs, self.fn)
+
+    def __repr__(self):
+        from .compile_print import format_compiled
+        return format_compiled(self)
+
+
+def compile(fn):
+    """Capture `fn` (a training step taking and returning tensors) once per argument signature
+    and replay its array operations; usable as a decorator. See the module docstring."""
+    return CompiledFunction(fn)
+
+
+def _signature(args, kwargs):
+    """The cache key of a call, and the arrays of its tensor/array arguments (copied in on replay)."""
+    key, inputs = [_state.grad_enabled], []
+    for v in list(args) + [kwargs[k] for k in sorted(kwargs)]:
+        if isinstance(v, Tensor) and v.requires_grad:  # a parameter passed in: read in place, by identity
+            key.append(("grad tensor", id(v)))
+        elif isinstance(v, Tensor) or _is_array(v):
+            a = v.array if isinstance(v, Tensor) else v
+            key.append((type(a), a.shape, a.dtype, a.strides))
+            inputs.append(a)
+        elif v is None or type(v) in (int, float, bool, str):
+            key.append((type(v), v))
+        else:
+            key.append(("object", id(v)))
+    return tuple(key) + tuple(sorted(kwargs)), inputs
+
+
+def _compare(r1, r2):
+    """Both eager calls must have recorded one program, over the same external tensors and constants."""
+    s1 = [s for s in r1.steps if type(s) is not Reset]
+    s2 = [s for s in r2.steps if type(s) is not Reset]
+    for i, (a, b) in enumerate(zip(s1, s2)):
+        if _sig(a) != _sig(b):
+            raise CompileError(f"the function ran a different program on its second call (step {i}: "
+                               f"{_what(a)} the first time, {_what(b)} the second): its Python control "
+                               "flow depends on tensor values or on state that changes between calls, "
+                               "which a compiled step cannot follow")
+    if len(s1) != len(s2) or len(r1.arrays) != len(r2.arrays):
+        raise CompileError(f"the function ran {len(s1)} operations on its first call and {len(s2)} on its "
+                           "second: its control flow changes between calls, which a compiled step cannot follow")
+    for s, ((k1, t1), (k2, t2)) in enumerate(zip(r1.kinds, r2.kinds)):
+        a, b = r1.arrays[s], r2.arrays[s]
+        if k1 in (LEAF, EXT) and k1 == k2 and t1 is t2:
+            continue
+        if k1 == LEAF and k2 == LEAF:
+            raise CompileError(f"the function creates a new tensor that requires grad on every call ({_used(r2, s)}); "
+                               "create parameters outside it")
+        if k1 != k2 and {k1, k2} != {CONST, EXT}:
+            raise CompileError(f"{_used(r2, s)} comes from different places on two calls ({k1}, then {k2})")
+        if k1 in (CONST, EXT) and not _equal(a, b):
+            raise CompileError(f"{_used(r2, s)} is an array the function makes afresh with different values on "
+                               "each call (random numbers, a mask from a comparison, raw array code): a "
+                               "replay would freeze it. Pass it in as an argument, or build it from tensor ops")
+        if k2 == EXT:
+            r2.kinds[s] = (CONST, None)  # a tensor made inside fn, the same each call: a constant
+
+
+def _sig(s):
+    t = type(s)
+    if t is Fwd:
+        out = s.out
+        return (t, type(s.fn), s.ins, _plain(s.params), out)
+    if t is Bwd:
+        return (t, type(s.fn), s.g, s.outs)
+    if t is Leaf:
+        return (t, id(s.tensor), s.gi, s.g, s.grads)
+    if t is Update:
+        return (t, id(s.opt))
+    return (t,) + tuple(getattr(s, n) for n in t.__slots__)
+
+
+def _plain(tpl):
+    """Params as a comparable tuple (values compared by repr where == is not a plain bool)."""
+    items = []
+    for k, v in sorted(tpl.items()):
+        try:
+            hash(v) if not isinstance(v, (list, _Ref)) else None
+            items.append((k, v))
+        except TypeError:
+            items.append((k, repr(v)))
+    return tuple(items)
+
+
+def _what(s):
+    if type(s) in (Fwd, Bwd):
+        return f"{type(s.fn).__name__}{'.backward' if type(s) is Bwd else ''}"
+    return type(s).__name__.lower()
+
+
+def _used(rec, slot):
+    for i, s in enumerate(rec.steps):
+        if type(s) is Fwd and slot in s.ins:
+            return f"input {s.ins.index(slot)} of op {i} ({type(s.fn).__name__})"
+        if type(s) is Fwd and _Ref(slot) in list(s.params.values()):
+            return f"a parameter of op {i} ({type(s.fn).__name__})"
+    return f"array #{slot}"
+
+
+def _equal(a, b):
+    if type(a) is not type(b) or getattr(a, "shape", None) != getattr(b, "shape", None) \
+            or getattr(a, "dtype", None) != getattr(b, "dtype", None):
+        return False
+    if a is b:
+        return True
+    xp = backend.xp_of(a)
+    return bool(xp.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))

@@ -1,0 +1,203 @@
+"""Preallocated replay forms of the hot ops, for tg.compile: the same array calls, into `out=` buffers.
+
+Each form mirrors its op's forward and backward (and the kernels.* paths they take at these
+shapes) call for call, writing into buffers allocated once, so a replay is bit-identical to
+the eager step: `np.matmul(a, b, out=buf)` is the BLAS call `a @ b` makes, `np.sum(x, axis,
+out=buf)` the reduction `x.sum(axis)` runs. `plan(fn, ins, params, out)` is handed the
+captured op instance, its (stable) input arrays and params, and the captured output as a
+template; it returns None where it does not cover the case, and the op replays generically.
+Forms are numpy-only (cupy replays generically, or as a CUDA graph: compile_cuda.py).
+The table FORMS maps an op class to its form; `update(opt)` is the optimizer's step.
+"""
+import math
+from functools import partial
+
+import numpy as np
+
+from . import backend, kernels, ops, ops_index, ops_shape, optim
+from .nn import functional
+
+
+class Form:
+    """A hot op's replay: `forward` (closures writing `out`) and `backward(g, likes)`."""
+    forward = ()
+
+    @classmethod
+    def plan(cls, fn, ins, params, out):
+        if not all(type(a) is np.ndarray for a in ins) or type(out) is not np.ndarray:
+            return None
+        return cls._plan(fn, ins, params, out)
+
+    @classmethod
+    def _plan(cls, fn, ins, params, out):
+        self = cls.__new__(cls)
+        self.fn, self.ins, self.params = fn, ins, params
+        return self if self.setup(out) is not False else None
+
+
+def _view(a, shape):
+    """a.reshape(shape) if that is a view of a (made once), else None."""
+    v = a.reshape(shape)
+    return v if np.shares_memory(v, a) else None
+
+
+class TanhForm(Form):
+    def setup(self, out):
+        x, = self.ins
+        self.out = np.empty_like(out)
+        self.forward = [partial(np.tanh, x, out=self.out)]
+
+    def backward(self, g, likes):   # kernels.tanh_grad: d = y*y; d = 1 - d; d *= g
+        y, d = self.out, np.empty_like(self.out)
+        return [partial(np.multiply, y, y, out=d), partial(np.subtract, 1, d, out=d),
+                partial(np.multiply, d, g, out=d)], (d,)
+
+
+class AffineForm(Form):
+    def setup(self, out):
+        x, w = self.ins[:2]
+        if x.ndim != 2:
+            return False
+        self.out = np.empty_like(out)
+        self.forward = [partial(np.matmul, x, w.T, out=self.out)]   # kernels.matmul(x, w.T)
+        if len(self.ins) == 3:
+            self.forward.append(partial(np.add, self.out, self.ins[2], out=self.out))  # out += b
+
+    def backward(self, g, likes):
+        x, w = self.ins[:2]
+        need, fns, outs = self.fn.needs_input_grad, [], []
+        if need[0]:                                  # gx = kernels.matmul(g, w)
+            outs.append(np.empty(x.shape, x.dtype))
+            fns.append(partial(np.matmul, g, w, out=outs[-1]))
+        else:
+            outs.append(None)
+        if need[1]:                                  # gw = g.T @ x
+            outs.append(np.empty(w.shape, w.dtype))
+            fns.append(partial(np.matmul, g.T, x, out=outs[-1]))
+        else:
+            outs.append(None)
+        if len(need) == 3:
+            if need[2]:                              # gb = kernels.col_sum(g)
+                gb = np.empty(w.shape[0], w.dtype)
+                if kernels.PLAIN or g.size < kernels.SMALL:
+                    fns.append(partial(np.sum, g, axis=0, out=gb))
+                else:
+                    fns.append(partial(np.matmul, np.ones(g.shape[0], g.dtype), g, out=gb))
+                outs.append(gb)
+            else:
+                outs.append(None)
+        return fns, tuple(outs)
+
+
+class ReshapeForm(Form):
+    """Views, made once over stable buffers: nothing runs."""
+
+    def setup(self, out):
+        self.out = _view(self.ins[0], self.params["shape"])
+        if self.out is None or self.out.shape != out.shape:
+            return False
+
+    def backward(self, g, likes):
+        v = _view(g, self.fn.shape)
+        if v is None:  # g's layout does not allow a view: copy it, as g.reshape would
+            v = np.empty(self.fn.shape, g.dtype)
+            return [lambda: np.copyto(v, g.reshape(v.shape))], (v,)
+        return [], (v,)
+
+
+class GatherRowsForm(Form):
+    def setup(self, out):
+        table, = self.ins
+        idx = self.params["idx"]
+        if type(idx) is not np.ndarray or idx.dtype.kind not in "iu" or table.ndim != 2:
+            return False
+        self.n, self.idx = table.shape[0], idx
+        self.out = np.empty_like(out)
+        # the range check nn.Embedding makes before the op (numpy would wrap a negative index)
+        self.forward = [partial(backend.check_index_range, idx, self.n, "index"),
+                        partial(np.take, table, idx, axis=0, out=self.out, mode="clip")]  # table[idx]
+
+    def backward(self, g, likes):   # kernels.scatter_add_rows(idx, g, n), the same path at this size
+        flat, k, d, n = self.idx.reshape(-1), self.idx.size, g.shape[-1], self.n
+        rows = g.reshape(k, d)
+        out = np.empty((n, d), g.dtype)
+        if kernels.PLAIN:
+            return [partial(out.fill, 0), partial(np.add.at, out, flat, rows)], (out,)
+        if k * n <= kernels.ONEHOT_MAX and (d > kernels.NARROW or k < kernels.MANY_ROWS):
+            onehot, cols, prev = np.zeros((n, k), g.dtype), np.arange(k), np.zeros(k, flat.dtype)
+
+            def scatter():              # the one-hot matrix: clear last call's ones, set this call's
+                onehot[prev, cols] = 0
+                onehot[flat, cols] = 1
+                prev[...] = flat
+                np.matmul(onehot, rows, out=out)
+            return [scatter], (out,)
+
+        def columns():
+            for j in range(d):
+                out[:, j] = np.bincount(flat, weights=rows[:, j], minlength=n)
+        return [columns], (out,)
+
+
+class CrossEntropyForm(Form):
+    """The fused cross-entropy, 'mean' over rows that all count (no ignore_index target)."""
+
+    def setup(self, out):
+        logits, = self.ins
+        t = self.params["target"]
+        if (self.params.get("reduction", "mean") != "mean" or logits.ndim != 2 or self.fn.valid is not None
+                or type(t) is not np.ndarray or t.dtype.kind not in "iu"):
+            return False
+        self.t, self.ignore = t, self.params.get("ignore_index", -100)
+        self.rows, self.count = np.arange(logits.shape[0]), logits.shape[0]
+        self.p, self.out = np.empty_like(logits), np.empty((), logits.dtype)
+        self.forward = [self.run_forward]
+
+    def run_forward(self):          # CrossEntropy.forward, line for line
+        x, e, t = self.ins[0], self.p, self.t
+        if functional._check_targets(x, t, self.ignore) is not None:
+            raise RuntimeError("this batch has targets equal to ignore_index, the captured step had none: "
+                               "a compiled cross_entropy keeps one program (call the step eagerly here)")
+        m = kernels.row_max(x)
+        if not math.isfinite(m.sum()) and not bool(np.isfinite(m).all()):
+            raise ValueError(functional._bad_rows_message(m))
+        np.subtract(x, m, out=e)
+        np.exp(e, out=e)
+        s = kernels.row_sum(e)
+        np.divide(e, s, out=e)
+        loss = np.log(s[:, 0]) - (x[self.rows, t] - m[:, 0])
+        self.out[...] = loss.sum() / self.count
+
+    def backward(self, g, likes):   # kernels.softmax_xent_grad(p, t, rows, g / count)
+        d, p, t, rows, count = np.empty_like(self.p), self.p, self.t, self.rows, self.count
+
+        def run():
+            scale = g / count
+            np.multiply(p, scale, out=d)
+            d[rows, t] -= scale
+        return [run], (d,)
+
+
+FORMS = {ops.Tanh: TanhForm, ops.Affine: AffineForm, ops_shape.Reshape: ReshapeForm,
+         ops_index.GatherRows: GatherRowsForm, functional.CrossEntropy: CrossEntropyForm}
+
+
+def update(opt):
+    """The replay of opt.step(): plain SGD as two out= ufuncs per parameter (w -= lr * g), any
+    other optimizer through its own step(), which updates in place."""
+    if type(opt) is not optim.SGD or opt.weight_decay or opt.momentum:
+        return opt.step
+    work = [(p, p.array, backend.xp_of(p.array).empty_like(p.array)) for p in opt.params]
+
+    def sgd():
+        if opt.weight_decay or opt.momentum:   # changed since capture: the general step
+            return opt.step()
+        opt.steps += 1
+        lr = opt.lr
+        for p, w, tmp in work:
+            g = p._grad
+            if g is not None:
+                xp = np if type(w) is np.ndarray else backend.xp_of(w)
+                xp.multiply(g.array, lr, out=tmp)
+                xp.subtract(w, tmp, out=w)
+    return sgd

@@ -1,0 +1,203 @@
+"""A captured program made runnable: buffers allocated once, one closure per array operation.
+
+Every slot of the recording (an array the step read or made) becomes either a *stable* array
+-- an input buffer the arguments are copied into, a parameter's own array, a constant, a
+buffer a hot op writes with `out=`, or a view of one made once -- or an `env` entry that a
+generic op (any Function, through its own forward/backward) fills on each run. A hot op
+needs stable inputs; where one comes from a generic op it is first copied into a buffer.
+"""
+from functools import partial
+
+import numpy as np
+
+from . import backend, compile_ops
+from .compile import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, Leaf, Reset, Update, _is_array, _Ref
+from .tape import _increment_leaf
+from .tensor import _wrap
+
+
+class Program:
+    """The replayable form of one recording: `run(input_arrays)` returns the step's outputs."""
+
+    def __init__(self, rec, names):
+        self.names = names
+        self.steps = rec.steps
+        self.meta = [(tuple(np.shape(a)), getattr(a, "dtype", None)) for a in rec.arrays]
+        self.result = rec.result
+        self._capture = rec.arrays            # dropped once built: the buffers below replace it
+        n = len(rec.arrays)
+        self.env, self.stable = [None] * n, [False] * n
+        self.guards, self.inputs, self.fixes, self.instrs = [], [], [], []
+        self.hot = set()                      # step indices replayed by a preallocated form
+        for s, (kind, t) in enumerate(rec.kinds):
+            a = rec.arrays[s]
+            if kind == INPUT:
+                a = backend.xp_of(a).empty_like(a)
+                self.inputs.append(a)
+            elif kind in (LEAF, EXT):
+                self.guards.append((t, a))
+            if kind in (INPUT, LEAF, EXT, CONST):
+                self.env[s], self.stable[s] = a, True
+        forms = {}
+        for i, step in enumerate(rec.steps):
+            t = type(step)
+            if t is Fwd:
+                self._forward(i, step, forms)
+            elif t is Bwd:
+                self._backward(i, step, forms)
+            elif t is Fit:
+                self._fit(i, step)
+            elif t is Acc:
+                self._accumulate(i, step)
+            elif t is Leaf:
+                self._leaf(step)
+            elif t is Update:
+                self.instrs.append(compile_ops.update(step.opt))
+                self.hot.add(i)
+            elif t is Reset:
+                self.instrs.append(partial(setattr, step.tensor, "_grad", None))
+        del self._capture
+
+    # -- building ------------------------------------------------------------------------
+    def _like(self, s):
+        a = self._capture[s]
+        return a if _is_array(a) else np.asarray(a)
+
+    def _set(self, s, array):
+        self.env[s], self.stable[s] = array, True
+
+    def _staged(self, s):
+        """Slot s as a stable array: itself, or a buffer a generic op's result is copied into."""
+        if self.stable[s]:
+            return self.env[s]
+        buf = backend.xp_of(self._like(s)).empty_like(self._like(s))
+        env, xp = self.env, backend.xp_of(buf)
+        self.instrs.append(lambda: xp.copyto(buf, env[s]))
+        self._set(s, buf)
+        return buf
+
+    def _fill(self, v, staged):
+        if type(v) is _Ref:
+            return self._staged(v.slot) if staged else self.env[v.slot]
+        if type(v) in (tuple, list):
+            return type(v)(self._fill(x, staged) for x in v)
+        return v
+
+    def _forward(self, i, step, forms):
+        fn, env = step.fn, self.env
+        if type(fn) in compile_ops.FORMS:
+            ins = [self._staged(s) for s in step.ins]
+            params = {k: self._fill(v, True) for k, v in step.params.items()}
+            form = compile_ops.FORMS[type(fn)].plan(fn, ins, params, self._like(step.out))
+            if form is not None:
+                forms[id(fn)] = form
+                self._set(step.out, form.out)
+                self.instrs.extend(form.forward)
+                self.hot.add(i)
+                return
+        stable = all(self.stable[s] for s in _refs(step.params))
+        fixed = {k: self._fill(v, False) for k, v in step.params.items()} if stable else None
+        ins, o, f = step.ins, step.out, fn.forward
+        dtype = self._like(o).dtype
+
+        def forward():
+            params = fixed if fixed is not None else {k: self._fill(v, False) for k, v in step.params.items()}
+            out = f(*[env[s] for s in ins], **params)
+            # as Function.apply: a numpy scalar (or a custom op's Python number) becomes a 0-d array
+            env[o] = out if _is_array(out) else np.asarray(out, dtype=dtype)
+        self.instrs.append(forward)
+
+    def _backward(self, i, step, forms):
+        form = forms.get(id(step.fn))
+        if form is not None:  # the forward was hot: so is its backward (the op's saved state is not)
+            likes = [None if o is None else self._like(o) for o in step.outs]
+            fns, outs = form.backward(self._staged(step.g), likes)
+            for o, a in zip(step.outs, outs):
+                if o is not None:
+                    self._set(o, a)
+            self.instrs.extend(fns)
+            self.hot.add(i)
+            return
+        env, g, outs, f = self.env, step.g, step.outs, step.fn.backward
+
+        def backward():
+            grads = f(env[g])
+            if type(grads) is not tuple:
+                grads = tuple(grads) if type(grads) is list else (grads,)
+            for s, gi in zip(outs, grads):
+                if s is not None:
+                    env[s] = gi
+        self.instrs.append(backward)
+
+    def _fit(self, i, step):
+        if step.axes is None:  # a numpy scalar gradient made a 0-d array, as tape._fit_gradient does
+            env, src, o = self.env, step.src, step.out
+            self.instrs.append(lambda: env.__setitem__(o, np.asarray(env[src])))
+            return
+        src = self._staged(step.src)
+        xp = backend.xp_of(src)
+        buf = xp.empty(_keepdims_shape(src.shape, step.axes), dtype=src.dtype)
+        self.instrs.append(partial(xp.sum, src, axis=step.axes, keepdims=True, out=buf))
+        self._set(step.out, buf.reshape(step.shape))  # a view of the contiguous buffer, made once
+        self.hot.add(i)
+
+    def _accumulate(self, i, step):
+        a, b = self._staged(step.a), self._staged(step.b)
+        xp = backend.xp_of(a)
+        buf = xp.empty_like(self._like(step.out))
+        self.instrs.append(partial(xp.add, a, b, out=buf))
+        self._set(step.out, buf)
+        self.hot.add(i)
+
+    def _leaf(self, step):
+        t, env = step.tensor, self.env
+        if all(s is None or self.stable[s] for s in (step.gi, step.g) + step.grads):
+            grads = tuple(None if s is None else env[s] for s in step.grads)
+            self.instrs.append(partial(_increment_leaf, t, env[step.gi], env[step.g], grads))
+            self.fixes.append((t, env[step.gi]))
+            return
+        gi, g, gs = step.gi, step.g, step.grads
+        self.instrs.append(lambda: _increment_leaf(t, env[gi], env[g],
+                                                   tuple(None if s is None else env[s] for s in gs)))
+
+    # -- running -------------------------------------------------------------------------
+    def valid(self):
+        """Every tensor read in place still holds the array it was captured with."""
+        for t, a in self.guards:
+            if t.array is not a:
+                return False
+        return True
+
+    def run(self, inputs):
+        for buf, a in zip(self.inputs, inputs):
+            backend.xp_of(buf).copyto(buf, a)
+        for t, buf in self.fixes:  # a .grad kept from the last call still shares a buffer: detach it
+            g = t._grad
+            if g is not None and g.array is buf:
+                g.array = buf.copy()
+        for f in self.instrs:
+            f()
+        return self._output(self.result)
+
+    def _output(self, v):
+        if v is None:
+            return None
+        if type(v) is _Ref:
+            a = self.env[v.slot]
+            return _wrap(a.copy() if a.ndim == 0 else a)
+        return type(v)(self._output(x) for x in v)
+
+
+def _refs(v):
+    """The slots a params template reads."""
+    if type(v) is _Ref:
+        return [v.slot]
+    if type(v) is dict:
+        v = list(v.values())
+    if type(v) in (tuple, list):
+        return [s for x in v for s in _refs(x)]
+    return []
+
+
+def _keepdims_shape(shape, axes):
+    return tuple(1 if a in axes else n for a, n in enumerate(shape))

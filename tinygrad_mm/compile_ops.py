@@ -80,7 +80,7 @@ class AffineForm(Form):
             if need[2]:                              # gb = kernels.col_sum(g)
                 gb = np.empty(w.shape[0], w.dtype)
                 if kernels.PLAIN or g.size < kernels.SMALL:
-                    fns.append(partial(np.sum, g, axis=0, out=gb))
+                    fns.append(partial(np.add.reduce, g, axis=0, out=gb))  # g.sum(axis=0)
                 else:
                     fns.append(partial(np.matmul, np.ones(g.shape[0], g.dtype), g, out=gb))
                 outs.append(gb)
@@ -111,11 +111,18 @@ class GatherRowsForm(Form):
         idx = self.params["idx"]
         if type(idx) is not np.ndarray or idx.dtype.kind not in "iu" or table.ndim != 2:
             return False
-        self.n, self.idx = table.shape[0], idx
-        self.out = np.empty_like(out)
-        # the range check nn.Embedding makes before the op (numpy would wrap a negative index)
-        self.forward = [partial(backend.check_index_range, idx, self.n, "index"),
-                        partial(np.take, table, idx, axis=0, out=self.out, mode="clip")]  # table[idx]
+        self.n, self.idx = n, idx = table.shape[0], idx
+        self.out = out = np.empty_like(out)
+        u = idx.view(backend.UNSIGNED[idx.dtype]) if idx.dtype in backend.UNSIGNED else idx
+        take = table.take
+
+        def gather():
+            # the range check nn.Embedding makes before the op (numpy would wrap a negative index):
+            # viewed as unsigned, a negative index is huge, so one max checks both ends
+            if idx.size and u.max() >= n:
+                backend.check_index_range(idx, n, "index")
+            take(idx, axis=0, out=out, mode="clip")      # table[idx]
+        self.forward = [gather]
 
     def backward(self, g, likes):   # kernels.scatter_add_rows(idx, g, n), the same path at this size
         flat, k, d, n = self.idx.reshape(-1), self.idx.size, g.shape[-1], self.n
@@ -143,30 +150,51 @@ class CrossEntropyForm(Form):
     """The fused cross-entropy, 'mean' over rows that all count (no ignore_index target)."""
 
     def setup(self, out):
-        logits, = self.ins
+        x, = self.ins
         t = self.params["target"]
-        if (self.params.get("reduction", "mean") != "mean" or logits.ndim != 2 or self.fn.valid is not None
+        if (self.params.get("reduction", "mean") != "mean" or x.ndim != 2 or self.fn.valid is not None
                 or type(t) is not np.ndarray or t.dtype.kind not in "iu"):
             return False
-        self.t, self.ignore = t, self.params.get("ignore_index", -100)
-        self.rows, self.count = np.arange(logits.shape[0]), logits.shape[0]
-        self.p, self.out = np.empty_like(logits), np.empty((), logits.dtype)
-        self.forward = [self.run_forward]
+        n, c = x.shape
+        ignore = self.params.get("ignore_index", -100)
+        u = backend.UNSIGNED.get(t.dtype)  # functional._check_targets' fast path: one max
+        fast = n and u is not None and (ignore is None or not 0 <= ignore < c)
+        tu = t.view(u) if fast else None
+        self.t, self.rows, self.count = t, np.arange(n), n
+        self.p, self.out = e, res = np.empty_like(x), np.empty((), x.dtype)
+        m, s, lb = np.empty((n, 1), x.dtype), np.empty((n, 1), x.dtype), np.empty(n, x.dtype)
+        m0, s0, rows = m[:, 0], s[:, 0], self.rows
+        tall = not kernels.PLAIN and n >= kernels.TALL and 0 < c <= kernels.SHORT
+        bigsum = not (kernels.PLAIN or x.size < kernels.SMALL)
+        ones = np.ones(c, x.dtype)
+        add, sub, div, maximum = np.add.reduce, np.subtract, np.divide, np.maximum
 
-    def run_forward(self):          # CrossEntropy.forward, line for line
-        x, e, t = self.ins[0], self.p, self.t
-        if functional._check_targets(x, t, self.ignore) is not None:
-            raise RuntimeError("this batch has targets equal to ignore_index, the captured step had none: "
-                               "a compiled cross_entropy keeps one program (call the step eagerly here)")
-        m = kernels.row_max(x)
-        if not math.isfinite(m.sum()) and not bool(np.isfinite(m).all()):
-            raise ValueError(functional._bad_rows_message(m))
-        np.subtract(x, m, out=e)
-        np.exp(e, out=e)
-        s = kernels.row_sum(e)
-        np.divide(e, s, out=e)
-        loss = np.log(s[:, 0]) - (x[self.rows, t] - m[:, 0])
-        self.out[...] = loss.sum() / self.count
+        def forward():                  # CrossEntropy.forward, call for call, into the buffers
+            if not fast or tu.max() >= c:
+                if functional._check_targets(x, t, ignore) is not None:
+                    raise RuntimeError("this batch has targets equal to ignore_index and the captured "
+                                       "step had none: call the step eagerly for it")
+            if tall:                    # kernels.row_max: a maximum per column
+                m0[...] = x[:, 0]
+                for j in range(1, c):
+                    maximum(m0, x[:, j], out=m0)
+            else:
+                np.maximum.reduce(x, axis=1, keepdims=True, out=m)
+            if not math.isfinite(add(m0)) and not bool(np.isfinite(m).all()):
+                raise ValueError(functional._bad_rows_message(m))
+            sub(x, m, out=e)
+            np.exp(e, out=e)
+            if bigsum:                  # kernels.row_sum
+                np.matmul(e, ones, out=s0)
+            else:
+                add(e, axis=1, keepdims=True, out=s)
+            div(e, s, out=e)
+            picked = x[rows, t]
+            sub(picked, m0, out=picked)
+            np.log(s0, out=lb)
+            sub(lb, picked, out=lb)     # loss per row = log(s) - (x[t] - max)
+            div(add(lb), n, out=res)    # the mean: loss.sum() / count
+        self.forward = [forward]
 
     def backward(self, g, likes):   # kernels.softmax_xent_grad(p, t, rows, g / count)
         d, p, t, rows, count = np.empty_like(self.p), self.p, self.t, self.rows, self.count

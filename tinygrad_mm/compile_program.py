@@ -50,7 +50,7 @@ class Program:
             elif t is Acc:
                 self._accumulate(i, step)
             elif t is Leaf:
-                self._leaf(step)
+                self._leaf(step, rec.steps[i - 1] if i else None)
             elif t is Update:
                 self.instrs.append(compile_ops.update(step.opt))
                 self.hot.add(i)
@@ -149,16 +149,32 @@ class Program:
         self._set(step.out, buf)
         self.hot.add(i)
 
-    def _leaf(self, step):
+    def _leaf(self, step, before):
         t, env = step.tensor, self.env
         if all(s is None or self.stable[s] for s in (step.gi, step.g) + step.grads):
+            gi, g = env[step.gi], env[step.g]
             grads = tuple(None if s is None else env[s] for s in step.grads)
-            self.instrs.append(partial(_increment_leaf, t, env[step.gi], env[step.g], grads))
-            self.fixes.append((t, env[step.gi]))
+            shared = gi is g or gi.base is not None or sum(x is gi for x in grads) > 1
+            if type(before) is Reset and before.tensor is t and not shared:
+                # .grad = None, then .grad += gi: a Tensor around gi's buffer, made once
+                self.instrs[-1] = partial(_assign_grad, t, _wrap(gi), gi)
+                return
+            self.instrs.append(partial(_increment_leaf, t, gi, g, grads))
+            if not self._resets_first(t):
+                self.fixes.append((t, gi))
             return
         gi, g, gs = step.gi, step.g, step.grads
         self.instrs.append(lambda: _increment_leaf(t, env[gi], env[g],
                                                    tuple(None if s is None else env[s] for s in gs)))
+
+    def _resets_first(self, t):
+        """Whether the program's first event on t's .grad is a reset (so no old .grad can share a buffer)."""
+        for step in self.steps:
+            if type(step) in (Reset, Leaf) and step.tensor is t:
+                return type(step) is Reset
+            if type(step) is Update and any(p is t for p in step.opt.params):
+                return False
+        return False
 
     # -- running -------------------------------------------------------------------------
     def valid(self):
@@ -186,6 +202,11 @@ class Program:
             a = self.env[v.slot]
             return _wrap(a.copy() if a.ndim == 0 else a)
         return type(v)(self._output(x) for x in v)
+
+
+def _assign_grad(t, grad, array):
+    grad.array = array  # in case eager code rebound it since the last call
+    t._grad = grad
 
 
 def _refs(v):

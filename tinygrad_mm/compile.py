@@ -93,6 +93,14 @@ class _Ref:
         return f"%{self.slot}"
 
 
+class GradOf:
+    """A result that is `tensor.grad`."""
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+
 def _is_array(v):
     return type(v) is np.ndarray or (backend._cp is not None and isinstance(v, backend._cp.ndarray))
 
@@ -143,8 +151,9 @@ class _Recorder:
         if not any(type(s) is Fwd and s.fn is fn for s in self.steps):
             raise CompileError(f"the backward reaches {entry.name} (entry #{entry.index}), an op computed "
                                "before the compiled function was called; compute it inside the function")
+        gs = self.ref(g)  # before the outputs: a backward may return g itself (Add does)
         outs = tuple(None if gi is None else self._add(gi, (OP, None)) for gi in grads)
-        self.steps.append(Bwd(fn, self.ref(g), outs))
+        self.steps.append(Bwd(fn, gs, outs))
 
     def fit(self, gi, fitted):
         src = self.ref(gi)
@@ -226,6 +235,9 @@ def _out_template(rec, out):
     if out is None:
         return None
     if isinstance(out, Tensor):
+        for t in rec.tensors.values():
+            if t._grad is out:  # a .grad: whatever that tensor's .grad is after the replay
+                return GradOf(t)
         return _Ref(rec.ref(out.array, out))
     if type(out) in (tuple, list):
         return type(out)(_out_template(rec, o) for o in out)

@@ -11,7 +11,7 @@ from functools import partial
 import numpy as np
 
 from . import backend, compile_ops
-from .compile import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, Leaf, Reset, Update, _is_array, _Ref
+from .compile import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, _is_array, _Ref
 from .tape import _increment_leaf
 from .tensor import _wrap
 
@@ -201,6 +201,8 @@ class Program:
         if type(v) is _Ref:
             a = self.env[v.slot]
             return _wrap(a.copy() if a.ndim == 0 else a)
+        if type(v) is GradOf:
+            return v.tensor.grad
         return type(v)(self._output(x) for x in v)
 
 

@@ -250,9 +250,9 @@ class CompiledFunction:
     identity) and replayed; `print()` it to read the captured programs."""
     MAX_PROGRAMS = 8
 
-    def __init__(self, fn):
+    def __init__(self, fn, cuda_graph=False):
         functools.update_wrapper(self, fn)
-        self.fn = fn
+        self.fn, self.cuda_graph = fn, cuda_graph
         self.programs = {}   # key -> Program (most recently made last)
         self._first = {}     # key -> the first call's recorder, compared with the second
         try:
@@ -279,7 +279,7 @@ class CompiledFunction:
         from .compile_program import Program
         while len(self.programs) >= self.MAX_PROGRAMS:
             self.programs.pop(next(iter(self.programs)))
-        self.programs[key] = Program(rec, self._names(args, kwargs, rec))
+        self.programs[key] = Program(rec, self._names(args, kwargs, rec), self.cuda_graph)
         return out
 
     def _names(self, args, kwargs, rec):
@@ -291,10 +291,14 @@ class CompiledFunction:
         return format_compiled(self)
 
 
-def compile(fn):
+def compile(fn=None, *, cuda_graph=False):
     """Capture `fn` (a training step taking and returning tensors) once per argument signature
-    and replay its array operations; usable as a decorator. See the module docstring."""
-    return CompiledFunction(fn)
+    and replay its array operations; a decorator too (`@tg.compile`, `@tg.compile(cuda_graph=True)`).
+    `cuda_graph=True` replays a cupy step's kernels as CUDA graphs (compile_cuda.py; untested
+    without a GPU). See the module docstring."""
+    if fn is None:
+        return lambda f: CompiledFunction(f, cuda_graph)
+    return CompiledFunction(fn, cuda_graph)
 
 
 def _signature(args, kwargs):

@@ -6,7 +6,8 @@ the eager step: `np.matmul(a, b, out=buf)` is the BLAS call `a @ b` makes, `np.s
 out=buf)` the reduction `x.sum(axis)` runs. `plan(fn, ins, params, out)` is handed the
 captured op instance, its (stable) input arrays and params, and the captured output as a
 template; it returns None where it does not cover the case, and the op replays generically.
-Forms are numpy-only (cupy replays generically, or as a CUDA graph: compile_cuda.py).
+Forms are numpy-only, except under `tg.compile(fn, cuda_graph=True)`, where those with
+`cuda = True` also take cupy arrays (the same cupy calls eager makes; untested: no GPU yet).
 The table FORMS maps an op class to its form; `update(opt)` is the optimizer's step.
 """
 import math
@@ -21,68 +22,76 @@ from .nn import functional
 class Form:
     """A hot op's replay: `forward` (closures writing `out`) and `backward(g, likes)`."""
     forward = ()
+    cuda = False      # also replays cupy arrays (under cuda_graph=True)
 
     @classmethod
-    def plan(cls, fn, ins, params, out):
-        if not all(type(a) is np.ndarray for a in ins) or type(out) is not np.ndarray:
+    def plan(cls, fn, ins, params, out, cuda=False):
+        numpy = all(type(a) is np.ndarray for a in ins) and type(out) is np.ndarray
+        if not numpy and not (cuda and cls.cuda and backend.device_of(out) == "cuda"):
             return None
-        return cls._plan(fn, ins, params, out)
-
-    @classmethod
-    def _plan(cls, fn, ins, params, out):
         self = cls.__new__(cls)
-        self.fn, self.ins, self.params = fn, ins, params
+        self.fn, self.ins, self.params, self.xp = fn, ins, params, backend.xp_of(out)
         return self if self.setup(out) is not False else None
 
 
 def _view(a, shape):
     """a.reshape(shape) if that is a view of a (made once), else None."""
     v = a.reshape(shape)
-    return v if np.shares_memory(v, a) else None
+    if type(a) is np.ndarray:
+        return v if np.shares_memory(v, a) else None
+    return v if v.data.ptr == a.data.ptr else None
 
 
 class TanhForm(Form):
+    cuda = True
+
     def setup(self, out):
         x, = self.ins
-        self.out = np.empty_like(out)
-        self.forward = [partial(np.tanh, x, out=self.out)]
+        self.out = self.xp.empty_like(out)
+        self.forward = [partial(self.xp.tanh, x, out=self.out)]
 
     def backward(self, g, likes):   # kernels.tanh_grad: d = y*y; d = 1 - d; d *= g
-        y, d = self.out, np.empty_like(self.out)
+        y, d = self.out, self.xp.empty_like(self.out)
+        if self.xp is not np:       # the fused cupy kernel eager runs, writing d
+            return [partial(kernels._kernels()["tanh_grad"], y, g, d)], (d,)
         return [partial(np.multiply, y, y, out=d), partial(np.subtract, 1, d, out=d),
                 partial(np.multiply, d, g, out=d)], (d,)
 
 
 class AffineForm(Form):
+    cuda = True
+
     def setup(self, out):
         x, w = self.ins[:2]
         if x.ndim != 2:
             return False
-        self.out = np.empty_like(out)
-        self.forward = [partial(np.matmul, x, w.T, out=self.out)]   # kernels.matmul(x, w.T)
+        xp = self.xp
+        self.out = xp.empty_like(out)
+        self.forward = [partial(xp.matmul, x, w.T, out=self.out)]   # kernels.matmul(x, w.T)
         if len(self.ins) == 3:
-            self.forward.append(partial(np.add, self.out, self.ins[2], out=self.out))  # out += b
+            self.forward.append(partial(xp.add, self.out, self.ins[2], out=self.out))  # out += b
 
     def backward(self, g, likes):
         x, w = self.ins[:2]
-        need, fns, outs = self.fn.needs_input_grad, [], []
+        xp, need, fns, outs = self.xp, self.fn.needs_input_grad, [], []
         if need[0]:                                  # gx = kernels.matmul(g, w)
-            outs.append(np.empty(x.shape, x.dtype))
-            fns.append(partial(np.matmul, g, w, out=outs[-1]))
+            outs.append(xp.empty(x.shape, x.dtype))
+            fns.append(partial(xp.matmul, g, w, out=outs[-1]))
         else:
             outs.append(None)
         if need[1]:                                  # gw = g.T @ x
-            outs.append(np.empty(w.shape, w.dtype))
-            fns.append(partial(np.matmul, g.T, x, out=outs[-1]))
+            outs.append(xp.empty(w.shape, w.dtype))
+            fns.append(partial(xp.matmul, g.T, x, out=outs[-1]))
         else:
             outs.append(None)
         if len(need) == 3:
             if need[2]:                              # gb = kernels.col_sum(g)
-                gb = np.empty(w.shape[0], w.dtype)
+                gb = xp.empty(w.shape[0], w.dtype)
                 if kernels.PLAIN or g.size < kernels.SMALL:
-                    fns.append(partial(np.add.reduce, g, axis=0, out=gb))  # g.sum(axis=0)
+                    reduce = np.add.reduce if xp is np else xp.sum
+                    fns.append(partial(reduce, g, axis=0, out=gb))  # g.sum(axis=0)
                 else:
-                    fns.append(partial(np.matmul, np.ones(g.shape[0], g.dtype), g, out=gb))
+                    fns.append(partial(xp.matmul, xp.ones(g.shape[0], g.dtype), g, out=gb))
                 outs.append(gb)
             else:
                 outs.append(None)
@@ -91,6 +100,7 @@ class AffineForm(Form):
 
 class ReshapeForm(Form):
     """Views, made once over stable buffers: nothing runs."""
+    cuda = True
 
     def setup(self, out):
         self.out = _view(self.ins[0], self.params["shape"])
@@ -100,8 +110,8 @@ class ReshapeForm(Form):
     def backward(self, g, likes):
         v = _view(g, self.fn.shape)
         if v is None:  # g's layout does not allow a view: copy it, as g.reshape would
-            v = np.empty(self.fn.shape, g.dtype)
-            return [lambda: np.copyto(v, g.reshape(v.shape))], (v,)
+            v, xp = self.xp.empty(self.fn.shape, g.dtype), self.xp
+            return [lambda: xp.copyto(v, g.reshape(v.shape))], (v,)
         return [], (v,)
 
 
@@ -210,12 +220,25 @@ FORMS = {ops.Tanh: TanhForm, ops.Affine: AffineForm, ops_shape.Reshape: ReshapeF
          ops_index.GatherRows: GatherRowsForm, functional.CrossEntropy: CrossEntropyForm}
 
 
-def update(opt):
-    """The replay of opt.step(): plain SGD as two out= ufuncs per parameter (w -= lr * g), any
-    other optimizer through its own step(), which updates in place."""
+def update(opt, grads=None):
+    """The replay of opt.step(), as (instructions, the graph-safe ones among them): plain SGD as
+    two out= ufuncs per parameter (w -= lr * g), any other optimizer through its own step(),
+    which updates in place. `grads` (parameter id -> the fixed buffer its .grad always wraps
+    at this point) lets SGD's array calls go into a CUDA graph, apart from its Python counter."""
     if type(opt) is not optim.SGD or opt.weight_decay or opt.momentum:
-        return opt.step
+        return [opt.step], set()
     work = [(p, p.array, backend.xp_of(p.array).empty_like(p.array)) for p in opt.params]
+    if grads is not None and all(id(p) in grads for p in opt.params):
+        def count():
+            if opt.weight_decay or opt.momentum:
+                raise RuntimeError("SGD's momentum or weight_decay changed after a CUDA-graph capture")
+            opt.steps += 1
+        device = []
+        for p, w, tmp in work:  # opt.lr is read when the graph is recorded (again when it changes)
+            xp, g = backend.xp_of(w), grads[id(p)]
+            device += [lambda xp=xp, g=g, tmp=tmp: xp.multiply(g, opt.lr, out=tmp),
+                       partial(xp.subtract, w, tmp, out=w)]
+        return [count] + device, {id(f) for f in device}
 
     def sgd():
         if opt.weight_decay or opt.momentum:   # changed since capture: the general step
@@ -228,4 +251,4 @@ def update(opt):
                 xp = np if type(w) is np.ndarray else backend.xp_of(w)
                 xp.multiply(g.array, lr, out=tmp)
                 xp.subtract(w, tmp, out=w)
-    return sgd
+    return [sgd], set()

@@ -19,8 +19,10 @@ from .tensor import _wrap
 class Program:
     """The replayable form of one recording: `run(input_arrays)` returns the step's outputs."""
 
-    def __init__(self, rec, names):
+    def __init__(self, rec, names, cuda_graph=False):
         self.names = names
+        self.graph = cuda_graph and on_cuda(rec.arrays)
+        self.safe, self.python, self.assigned = set(), set(), {}  # for CUDA graphs: see compile_cuda
         self.steps = rec.steps
         self.meta = [(tuple(np.shape(a)), getattr(a, "dtype", None)) for a in rec.arrays]
         self.result = rec.result
@@ -52,11 +54,30 @@ class Program:
             elif t is Leaf:
                 self._leaf(step, rec.steps[i - 1] if i else None)
             elif t is Update:
-                self.instrs.append(compile_ops.update(step.opt))
+                fns, safe = compile_ops.update(step.opt, self.assigned if self.graph else None)
+                self.instrs.extend(fns)
+                self.safe |= safe
+                if safe:
+                    self.python.add(id(fns[0]))
                 self.hot.add(i)
             elif t is Reset:
-                self.instrs.append(partial(setattr, step.tensor, "_grad", None))
+                self._append_python(partial(setattr, step.tensor, "_grad", None))
         del self._capture
+        self.runner = None
+        if self.graph:
+            from .compile_cuda import Segments, cupy_recorder
+            opts = [s.opt for s in self.steps if type(s) is Update]
+            self.runner = Segments(self.instrs, self.safe, self.python, cupy_recorder(),
+                                   key=lambda: tuple(o.lr for o in opts))
+
+    def _append_python(self, f):
+        self.instrs.append(f)
+        self.python.add(id(f))
+
+    def _append_kernels(self, fns):
+        """Array calls on fixed buffers only: graph-safe."""
+        self.instrs.extend(fns)
+        self.safe.update(id(f) for f in fns)
 
     # -- building ------------------------------------------------------------------------
     def _like(self, s):
@@ -88,11 +109,11 @@ class Program:
         if type(fn) in compile_ops.FORMS:
             ins = [self._staged(s) for s in step.ins]
             params = {k: self._fill(v, True) for k, v in step.params.items()}
-            form = compile_ops.FORMS[type(fn)].plan(fn, ins, params, self._like(step.out))
+            form = compile_ops.FORMS[type(fn)].plan(fn, ins, params, self._like(step.out), cuda=self.graph)
             if form is not None:
                 forms[id(fn)] = form
                 self._set(step.out, form.out)
-                self.instrs.extend(form.forward)
+                self._append_kernels(form.forward)
                 self.hot.add(i)
                 return
         stable = all(self.stable[s] for s in _refs(step.params))
@@ -115,7 +136,7 @@ class Program:
             for o, a in zip(step.outs, outs):
                 if o is not None:
                     self._set(o, a)
-            self.instrs.extend(fns)
+            self._append_kernels(fns)
             self.hot.add(i)
             return
         env, g, outs, f = self.env, step.g, step.outs, step.fn.backward
@@ -137,7 +158,7 @@ class Program:
         src = self._staged(step.src)
         xp = backend.xp_of(src)
         buf = xp.empty(_keepdims_shape(src.shape, step.axes), dtype=src.dtype)
-        self.instrs.append(partial(xp.sum, src, axis=step.axes, keepdims=True, out=buf))
+        self._append_kernels([partial(xp.sum, src, axis=step.axes, keepdims=True, out=buf)])
         self._set(step.out, buf.reshape(step.shape))  # a view of the contiguous buffer, made once
         self.hot.add(i)
 
@@ -145,7 +166,7 @@ class Program:
         a, b = self._staged(step.a), self._staged(step.b)
         xp = backend.xp_of(a)
         buf = xp.empty_like(self._like(step.out))
-        self.instrs.append(partial(xp.add, a, b, out=buf))
+        self._append_kernels([partial(xp.add, a, b, out=buf)])
         self._set(step.out, buf)
         self.hot.add(i)
 
@@ -157,7 +178,10 @@ class Program:
             shared = gi is g or gi.base is not None or sum(x is gi for x in grads) > 1
             if type(before) is Reset and before.tensor is t and not shared:
                 # .grad = None, then .grad += gi: a Tensor around gi's buffer, made once
-                self.instrs[-1] = partial(_assign_grad, t, _wrap(gi), gi)
+                self.python.discard(id(self.instrs[-1]))  # before that id can be reused
+                self.instrs[-1] = f = partial(_assign_grad, t, _wrap(gi), gi)
+                self.python.add(id(f))
+                self.assigned[id(t)] = gi
                 return
             self.instrs.append(partial(_increment_leaf, t, gi, g, grads))
             if not self._resets_first(t):
@@ -191,8 +215,11 @@ class Program:
             g = t._grad
             if g is not None and g.array is buf:
                 g.array = buf.copy()
-        for f in self.instrs:
-            f()
+        if self.runner is not None:
+            self.runner()
+        else:
+            for f in self.instrs:
+                f()
         return self._output(self.result)
 
     def _output(self, v):
@@ -204,6 +231,11 @@ class Program:
         if type(v) is GradOf:
             return v.tensor.grad
         return type(v)(self._output(x) for x in v)
+
+
+def on_cuda(arrays):
+    """Whether a recording computed on the GPU (where cuda_graph=True records CUDA graphs)."""
+    return any(backend.device_of(a) == "cuda" for a in arrays if _is_array(a))
 
 
 def _assign_grad(t, grad, array):

@@ -26,6 +26,7 @@ import numpy as np
 
 LR = 0.1
 CONTENDERS = ("numpy", "eager", "compiled", "torch")
+GPU_CONTENDERS = ("eager", "compiled", "graph", "torch")  # graph: compiled with cuda_graph=True
 
 
 def train_step(model, opt, Xb, Yb):
@@ -38,7 +39,8 @@ def train_step(model, opt, Xb, Yb):
 
 
 class LibraryStep:
-    """The step written with tinygrad_mm, eager, or under tg.compile (`compiled=True`)."""
+    """The step written with tinygrad_mm, eager, or under tg.compile (`compiled=True`, or
+    "graph" for CUDA graphs)."""
 
     def __init__(self, params, device="cpu", compiled=False):
         import tinygrad_mm as tg
@@ -50,7 +52,7 @@ class LibraryStep:
                      (m.output.weight, "W2"), (m.output.bias, "b2")):
             t.data = tg.as_tensor(params[k].copy(), device=device)
         self.opt = tg.optim.SGD(m.parameters(), lr=LR)
-        self.step = tg.compile(train_step) if compiled else train_step
+        self.step = tg.compile(train_step, cuda_graph=compiled == "graph") if compiled else train_step
 
     def __call__(self, X, Y, lr):
         tg = self.tg
@@ -79,8 +81,8 @@ def make_step(name, device="cpu"):
     params = init_params(0)
     if name == "numpy":
         return NumpyStep(params) if device == "cpu" else None
-    if name in ("eager", "compiled"):
-        return LibraryStep(params, device, compiled=name == "compiled")
+    if name in ("eager", "compiled", "graph"):
+        return LibraryStep(params, device, compiled={"eager": False, "compiled": True, "graph": "graph"}[name])
     try:
         import torch
     except ImportError:
@@ -130,7 +132,10 @@ def _spawn(name, batch, device, steps):
     p = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_step", "--worker", name, "--batches", str(batch),
                           "--device", device, "--steps", str(steps)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                          cwd=root)
-    ready = json.loads(p.stdout.readline())["ready"]
+    line = p.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the {name} worker (batch {batch}) failed to start; its traceback is above")
+    ready = json.loads(line)["ready"]
     return p if ready else _close(p)
 
 
@@ -153,7 +158,10 @@ def run(batch_sizes, repeats, device="cpu", contenders=CONTENDERS, steps=None):
                 for n, p in procs.items():
                     p.stdin.write("run\n")
                     p.stdin.flush()
-                    r = json.loads(p.stdout.readline())
+                    line = p.stdout.readline()
+                    if not line:
+                        raise RuntimeError(f"the {n} worker (batch {b}) died; its traceback is above")
+                    r = json.loads(line)
                     times[n].append(r["us"])
                     faults[n].append(r["faults"])
         finally:
@@ -163,7 +171,7 @@ def run(batch_sizes, repeats, device="cpu", contenders=CONTENDERS, steps=None):
         for n in procs:
             row[n] = statistics.median(times[n])
             row[f"faults_{n}"] = statistics.median(faults[n])
-        for n in ("eager", "compiled"):
+        for n in ("eager", "compiled", "graph"):
             for ref in ("numpy", "torch"):
                 if n in row and ref in row:
                     row[f"{n}_vs_{ref}"] = row[n] / row[ref]
@@ -174,14 +182,16 @@ def run(batch_sizes, repeats, device="cpu", contenders=CONTENDERS, steps=None):
 def format_rows(rows):
     """The results as a text table."""
     head = (f"{'device':<6} {'batch':>6} {'numpy µs':>9} {'eager µs':>9} {'compiled µs':>12} {'torch µs':>9} "
-            f"{'eager÷np':>9} {'comp÷np':>8} {'comp÷torch':>11}   faults/step (np/eager/comp/torch)")
+            f"{'eager÷np':>9} {'comp÷np':>8} {'comp÷torch':>11}   faults/step (np/eager/comp/torch)"
+            + (f" {'graph µs':>9} {'graph÷torch':>11}" if any("graph" in r for r in rows) else ""))
     lines = [head, "-" * len(head)]
     for r in rows:
         f = lambda k, fmt: format(r[k], fmt) if k in r else "—"
         flt = "/".join(f(f"faults_{n}", ".0f") for n in CONTENDERS)
         lines.append(f"{r['device']:<6} {r['batch']:>6} {f('numpy', '9.1f'):>9} {f('eager', '9.1f'):>9} "
                      f"{f('compiled', '12.1f'):>12} {f('torch', '9.1f'):>9} {f('eager_vs_numpy', '9.2f'):>9} "
-                     f"{f('compiled_vs_numpy', '8.2f'):>8} {f('compiled_vs_torch', '11.2f'):>11}   {flt}")
+                     f"{f('compiled_vs_numpy', '8.2f'):>8} {f('compiled_vs_torch', '11.2f'):>11}   {flt}"
+                     + (f" {f('graph', '9.1f'):>9} {f('graph_vs_torch', '11.2f'):>11}" if "graph" in r else ""))
     return "\n".join(lines)
 
 
@@ -193,7 +203,7 @@ def main(argv=None):
     ap.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
     ap.add_argument("--steps", type=int, help="steps per timed pass (default: 400 at batch <= 64, fewer above)")
     ap.add_argument("--json", help="also write the results to this JSON file")
-    ap.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)  # internal: one contender's process
+    ap.add_argument("--worker", choices=GPU_CONTENDERS + ("numpy",), help=argparse.SUPPRESS)  # internal: one contender's process
     args = ap.parse_args(argv)
     if args.worker:
         return worker(args.worker, args.batches[0], args.device, args.steps)

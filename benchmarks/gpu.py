@@ -23,10 +23,10 @@ def main(argv=None):
         print("GPU benchmark skipped: cupy does not see a GPU here (tg.cuda_available() is False)")
         return []
     rows = bench_step.run(args.batches, args.repeats, device="cuda",
-                          contenders=("eager", "compiled", "torch"))
+                          contenders=bench_step.GPU_CONTENDERS)
     print(bench_step.format_rows(rows))
     X, Y = bench_step.make_batches(2, 32)[0]
-    for name in ("eager", "compiled", "torch"):
+    for name in bench_step.GPU_CONTENDERS:
         step = bench_step.make_step(name, "cuda")
         launches = None if step is None else count_launches(lambda: step(X, Y, bench_step.LR))
         if launches is not None:

@@ -43,8 +43,8 @@ def _assert_identical(a, b):
     (la, ma, _), (lb, mb, _) = a, b
     assert np.array_equal(la, lb), f"first differing step: {np.flatnonzero(la != lb)[:1]}"
     for (name, p), q in zip(ma.named_parameters(), mb.parameters()):
-        assert np.array_equal(p.array, q.array), name
-        assert np.array_equal(p.grad.array, q.grad.array), name
+        assert np.array_equal(p.detach().cpu().numpy(), q.detach().cpu().numpy()), name
+        assert np.array_equal(p.grad.cpu().numpy(), q.grad.cpu().numpy()), name
 
 
 def test_two_thousand_sgd_steps_are_bit_identical_with_the_lecture_lr_decay(data):
@@ -68,3 +68,19 @@ def test_eager_code_after_compiled_steps_sees_the_updated_parameters(data):
     X, Y = tg.tensor(data.Xdev[:64]), tg.tensor(data.Ydev[:64])
     assert m_eager(X, Y)[1].item() == m_comp(X, Y)[1].item()
     assert "hidden.weight" in repr(step) and "Tanh.backward" in repr(step)
+
+
+@pytest.mark.parametrize("cuda_graph", [False, True], ids=["replay", "cuda-graph"])
+def test_compiled_step_on_each_device_is_bit_identical(data, device, cuda_graph):
+    """On cpu, cuda_graph=True changes nothing; on a GPU it records CUDA graphs (compile_cuda)."""
+    rng = np.random.default_rng(3)
+    ix = rng.integers(0, len(data.Xtr), (30, 32))
+    runs = []
+    for compiled in (False, True):
+        model = MLPLanguageModel(MLPConfig(), generator=tg.Generator(1), device=device)
+        opt = tg.optim.SGD(model.parameters(), lr=0.1)
+        step = tg.compile(train_step, cuda_graph=cuda_graph) if compiled else train_step
+        losses = [step(model, opt, tg.as_tensor(data.Xtr[i], device=device),
+                       tg.as_tensor(data.Ytr[i], device=device)).item() for i in ix]
+        runs.append((np.array(losses), model, step))
+    _assert_identical(*runs)

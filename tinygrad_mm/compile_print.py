@@ -9,7 +9,7 @@ Slots are named by where their array comes from: the function's argument names, 
 names of parameters of any nn.Module among the arguments (or in the function's closure, or
 its `self`), `const` for constants, `%n` for what an op made.
 """
-from .compile import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, Leaf, Reset, Update, _Ref
+from .compile_record import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, Leaf, Reset, _Ref
 
 
 def slot_names(rec, argnames, args, kwargs, fn):

@@ -11,7 +11,7 @@ from functools import partial
 import numpy as np
 
 from . import backend, compile_ops
-from .compile import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, _is_array, _Ref
+from .compile_record import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, _is_array, _Ref
 from .tape import _increment_leaf
 from .tensor import _wrap
 

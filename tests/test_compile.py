@@ -234,3 +234,25 @@ def test_non_tensor_results_are_refused():
     def fn(w, x):
         return 3.0
     _expect_refusal(fn, "returns Tensors", n=1)
+
+
+def test_numpy_arrays_as_arguments_as_the_cli_passes_them():
+    (ma, oa), (mb, ob) = twins()
+    cstep = tg.compile(step)
+    for X, Y in batches(6, 8):
+        x, y = X.array.copy(), Y.array.copy()  # fresh arrays each call, as Xtr[ix] makes
+        assert step(ma, oa, x, y).item() == cstep(mb, ob, x, y).item()
+    assert_same(ma, mb)
+    assert len(cstep.programs) == 1
+
+
+def test_the_step_after_the_first_two_is_a_replay_without_tape_entries():
+    (_, _), (mb, ob) = twins()
+    cstep = tg.compile(step)
+    calls = batches(4, 8)
+    for X, Y in calls[:2]:
+        cstep(mb, ob, X, Y)
+    tape = tg.default_tape()
+    before = tape._count
+    loss = cstep(mb, ob, *calls[2])
+    assert tape._count == before and loss.entry is None and not loss.requires_grad

@@ -32,6 +32,7 @@ from .compile_record import (CONST, EXT, LEAF, Bwd, CompileError, Fwd, GradOf, L
 from .grad_mode import _state
 from .tensor import Tensor
 
+
 def _refuse(name):
     def reader(self, *args, **kwargs):
         raise CompileError(f"Tensor.{name.strip('_')}() inside a function being compiled reads a tensor's "
@@ -96,7 +97,7 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if _state.capture is not None:  # called inside another capture: part of that program
             return self.fn(*args, **kwargs)
-        key, inputs = _signature(args, kwargs)
+        key, inputs, held = _signature(args, kwargs)
         prog = self.programs.get(key)
         if prog is not None:
             if prog.valid():
@@ -104,6 +105,7 @@ class CompiledFunction:
             del self.programs[key]  # a tensor it reads was given a new array: capture again
         first = self._first.pop(key, None)
         rec = _Recorder(inputs, first.candidates() if first is not None else ())
+        rec.held = held  # objects keyed by identity stay alive with the program, so no id is reused
         out = _record(rec, self.fn, args, kwargs)
         if first is None:
             self._first = {key: rec}  # one pending signature at a time: memory stays bounded
@@ -135,11 +137,13 @@ def compile(fn=None, *, cuda_graph=False):
 
 
 def _signature(args, kwargs):
-    """The cache key of a call, and the arrays of its tensor/array arguments (copied in on replay)."""
-    key, inputs = [_state.grad_enabled], []
+    """The cache key of a call, the arrays of its tensor/array arguments (copied in on replay),
+    and the arguments keyed by identity."""
+    key, inputs, held = [_state.grad_enabled], [], []
     for v in list(args) + [kwargs[k] for k in sorted(kwargs)]:
         if isinstance(v, Tensor) and v.requires_grad:  # a parameter passed in: read in place, by identity
             key.append(("grad tensor", id(v)))
+            held.append(v)
         elif isinstance(v, Tensor) or _is_array(v):
             a = v.array if isinstance(v, Tensor) else v
             key.append((type(a), a.shape, a.dtype, a.strides))
@@ -148,7 +152,8 @@ def _signature(args, kwargs):
             key.append((type(v), v))
         else:
             key.append(("object", id(v)))
-    return tuple(key) + tuple(sorted(kwargs)), inputs
+            held.append(v)
+    return tuple(key) + tuple(sorted(kwargs)), inputs, held
 
 
 def _compare(r1, r2):

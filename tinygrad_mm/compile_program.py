@@ -20,7 +20,7 @@ class Program:
     """The replayable form of one recording: `run(input_arrays)` returns the step's outputs."""
 
     def __init__(self, rec, names, cuda_graph=False):
-        self.names = names
+        self.names, self.held = names, rec.held
         self.graph = cuda_graph and on_cuda(rec.arrays)
         self.safe, self.python, self.assigned = set(), set(), {}  # for CUDA graphs: see compile_cuda
         self.steps = rec.steps

@@ -51,7 +51,8 @@ class Entry:
         if inputs is None:
             return
         self.in_shapes = tuple([t.array.shape for t in inputs])
-        self.device = backend.device_of(inputs[0].array) if inputs else "cpu"
+        first = inputs[0].array if inputs else None
+        self.device = "cpu" if first is None or type(first) is np.ndarray else backend.device_of(first)
         self._name = type(self.function).__name__
         self.function = self.inputs = self.retains = None
 

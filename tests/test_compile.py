@@ -167,7 +167,7 @@ def test_print_lists_forward_backward_and_update_with_shapes():
         cstep(mb, ob, X, Y)
     text = repr(cstep)
     for needle in ("forward:", "backward:", "update:", "GatherRows emb.weight (11, 4), idx=X (8, 2)",
-                   "Affine.backward", "l1.weight.grad += ", "SGD.step on emb.weight", "= Tanh %"):
+                   "Affine.backward", "l1.weight.grad += ", "SGD.step: p -= lr * p.grad", "= Tanh %"):
         assert needle in text, needle
     assert text.index("forward:") < text.index("backward:") < text.index("update:")
 

@@ -95,9 +95,11 @@ def format_program(prog):
         else:
             section = "update"
             opt = step.opt
-            rule = (type(opt).__doc__ or "").strip().splitlines()[0] if type(opt).__doc__ else ""
-            params = ", ".join(tname(p) for p in opt.params)
-            line = f"{type(opt).__name__}.step on {params}: {rule}"
+            params = ", ".join(f"{tname(p)} {_shape(p.shape)}" for p in opt.params)
+            if i in prog.hot:
+                line = f"{type(opt).__name__}.step: p -= lr * p.grad  (lr read each call) for {params}"
+            else:
+                line = f"{type(opt).__name__}.step, its own in-place update, for {params}"
         if t is Reset and section == "forward":
             sections["backward"].append(line)  # zero_grad before backward: shown where it acts
         else:

@@ -59,7 +59,8 @@ class Program:
                 self.safe |= safe
                 if safe:
                     self.python.add(id(fns[0]))
-                self.hot.add(i)
+                if fns[0] != step.opt.step:  # plain SGD's out= form
+                    self.hot.add(i)
             elif t is Reset:
                 self._append_python(partial(setattr, step.tensor, "_grad", None))
         del self._capture

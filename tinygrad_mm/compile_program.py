@@ -64,6 +64,10 @@ class Program:
             elif t is Reset:
                 self._append_python(partial(setattr, step.tensor, "_grad", None))
         del self._capture
+        for form in forms.values():  # a hot op's instance still holds the arrays the capture saved
+            needs = form.fn.needs_input_grad
+            vars(form.fn).clear()
+            form.fn.needs_input_grad = needs
         self.runner = None
         if self.graph:
             from .compile_cuda import Segments, cupy_recorder

@@ -55,11 +55,10 @@ class LibraryStep:
         self.step = tg.compile(train_step, cuda_graph=compiled == "graph") if compiled else train_step
 
     def __call__(self, X, Y, lr):
-        tg = self.tg
         self.opt.lr = lr
-        loss = self.step(self.model, self.opt, tg.as_tensor(X, device=self.device),
-                         tg.as_tensor(Y, device=self.device))
-        return loss.item()
+        if self.device != "cpu":
+            X, Y = self.tg.as_tensor(X, device=self.device), self.tg.as_tensor(Y, device=self.device)
+        return self.step(self.model, self.opt, X, Y).item()  # arrays as they are, as the CLI passes them
 
 
 def make_batches(n, batch, seed=0):

@@ -26,6 +26,8 @@ them (a 0-d output, e.g. the loss, is returned as a fresh copy).
 import functools
 import inspect
 
+import numpy as np
+
 from . import backend
 from .compile_record import (CONST, EXT, LEAF, Bwd, CompileError, Fwd, GradOf, Leaf, Reset, Update, _is_array,
                              _Recorder, _Ref)
@@ -138,22 +140,29 @@ def compile(fn=None, *, cuda_graph=False):
 
 def _signature(args, kwargs):
     """The cache key of a call, the arrays of its tensor/array arguments (copied in on replay),
-    and the arguments keyed by identity."""
+    and the arguments keyed by identity (a model, an optimizer, a parameter passed in)."""
     key, inputs, held = [_state.grad_enabled], [], []
-    for v in list(args) + [kwargs[k] for k in sorted(kwargs)]:
-        if isinstance(v, Tensor) and v.requires_grad:  # a parameter passed in: read in place, by identity
-            key.append(("grad tensor", id(v)))
-            held.append(v)
-        elif isinstance(v, Tensor) or _is_array(v):
+    for v in (list(args) + [kwargs[k] for k in sorted(kwargs)]) if kwargs else args:
+        t = type(v)
+        if t is Tensor and not v.requires_grad or t is np.ndarray:
+            a = v.array if t is Tensor else v
+            key.append((type(a), a.shape, a.dtype, a.strides))
+            inputs.append(a)
+        elif v is None or t in _VALUES:
+            key.append((t, v))
+        elif isinstance(v, Tensor) and not v.requires_grad or _is_array(v):  # a subclass, a cupy array
             a = v.array if isinstance(v, Tensor) else v
             key.append((type(a), a.shape, a.dtype, a.strides))
             inputs.append(a)
-        elif v is None or type(v) in (int, float, bool, str):
-            key.append((type(v), v))
-        else:
-            key.append(("object", id(v)))
+        else:  # a parameter passed in (read in place), or any other object: by identity
+            key.append(id(v))
             held.append(v)
-    return tuple(key) + tuple(sorted(kwargs)), inputs, held
+    if kwargs:
+        key.append(tuple(sorted(kwargs)))
+    return tuple(key), inputs, held
+
+
+_VALUES = (int, float, bool, str)  # keyed by value: a new value captures again
 
 
 def _compare(r1, r2):

@@ -34,6 +34,13 @@ class Form:
         return self if self.setup(out) is not False else None
 
 
+def _call(f, *args):
+    """f(*args[:-1], out=args[-1]) as a partial: positionally on numpy (cheaper to parse)."""
+    if type(args[-1]) is np.ndarray:
+        return partial(f, *args)
+    return partial(f, *args[:-1], out=args[-1])
+
+
 def _view(a, shape):
     """a.reshape(shape) if that is a view of a (made once), else None."""
     v = a.reshape(shape)
@@ -48,14 +55,14 @@ class TanhForm(Form):
     def setup(self, out):
         x, = self.ins
         self.out = self.xp.empty_like(out)
-        self.forward = [partial(self.xp.tanh, x, out=self.out)]
+        self.forward = [_call(self.xp.tanh, x, self.out)]
 
     def backward(self, g, likes):   # kernels.tanh_grad: d = y*y; d = 1 - d; d *= g
         y, d = self.out, self.xp.empty_like(self.out)
         if self.xp is not np:       # the fused cupy kernel eager runs, writing d
             return [partial(kernels._kernels()["tanh_grad"], y, g, d)], (d,)
-        return [partial(np.multiply, y, y, out=d), partial(np.subtract, 1, d, out=d),
-                partial(np.multiply, d, g, out=d)], (d,)
+        return [partial(np.multiply, y, y, d), partial(np.subtract, 1, d, d),
+                partial(np.multiply, d, g, d)], (d,)
 
 
 class AffineForm(Form):
@@ -67,21 +74,21 @@ class AffineForm(Form):
             return False
         xp = self.xp
         self.out = xp.empty_like(out)
-        self.forward = [partial(xp.matmul, x, w.T, out=self.out)]   # kernels.matmul(x, w.T)
+        self.forward = [_call(xp.matmul, x, w.T, self.out)]   # kernels.matmul(x, w.T)
         if len(self.ins) == 3:
-            self.forward.append(partial(xp.add, self.out, self.ins[2], out=self.out))  # out += b
+            self.forward.append(_call(xp.add, self.out, self.ins[2], self.out))  # out += b
 
     def backward(self, g, likes):
         x, w = self.ins[:2]
         xp, need, fns, outs = self.xp, self.fn.needs_input_grad, [], []
         if need[0]:                                  # gx = kernels.matmul(g, w)
             outs.append(xp.empty(x.shape, x.dtype))
-            fns.append(partial(xp.matmul, g, w, out=outs[-1]))
+            fns.append(_call(xp.matmul, g, w, outs[-1]))
         else:
             outs.append(None)
         if need[1]:                                  # gw = g.T @ x
             outs.append(xp.empty(w.shape, w.dtype))
-            fns.append(partial(xp.matmul, g.T, x, out=outs[-1]))
+            fns.append(_call(xp.matmul, g.T, x, outs[-1]))
         else:
             outs.append(None)
         if len(need) == 3:
@@ -89,9 +96,9 @@ class AffineForm(Form):
                 gb = xp.empty(w.shape[0], w.dtype)
                 if kernels.PLAIN or g.size < kernels.SMALL:
                     reduce = np.add.reduce if xp is np else xp.sum
-                    fns.append(partial(reduce, g, axis=0, out=gb))  # g.sum(axis=0)
+                    fns.append(partial(reduce, g, 0, None, gb))  # g.sum(axis=0); positional: faster
                 else:
-                    fns.append(partial(xp.matmul, xp.ones(g.shape[0], g.dtype), g, out=gb))
+                    fns.append(_call(xp.matmul, xp.ones(g.shape[0], g.dtype), g, gb))
                 outs.append(gb)
             else:
                 outs.append(None)
@@ -147,7 +154,7 @@ class GatherRowsForm(Form):
                 onehot[prev, cols] = 0
                 onehot[flat, cols] = 1
                 prev[...] = flat
-                np.matmul(onehot, rows, out=out)
+                np.matmul(onehot, rows, out)
             return [scatter], (out,)
 
         def columns():
@@ -177,33 +184,33 @@ class CrossEntropyForm(Form):
         tall = not kernels.PLAIN and n >= kernels.TALL and 0 < c <= kernels.SHORT
         bigsum = not (kernels.PLAIN or x.size < kernels.SMALL)
         ones = np.ones(c, x.dtype)
-        add, sub, div, maximum = np.add.reduce, np.subtract, np.divide, np.maximum
+        add, sub, div, maximum, exp, log = np.add.reduce, np.subtract, np.divide, np.maximum, np.exp, np.log
 
         def forward():                  # CrossEntropy.forward, call for call, into the buffers
-            if not fast or tu.max() >= c:
+            if not fast or maximum.reduce(tu) >= c:
                 if functional._check_targets(x, t, ignore) is not None:
                     raise RuntimeError("this batch has targets equal to ignore_index and the captured "
                                        "step had none: call the step eagerly for it")
             if tall:                    # kernels.row_max: a maximum per column
                 m0[...] = x[:, 0]
                 for j in range(1, c):
-                    maximum(m0, x[:, j], out=m0)
-            else:
-                np.maximum.reduce(x, axis=1, keepdims=True, out=m)
+                    maximum(m0, x[:, j], out=m0)  # (np.maximum refuses a positional out)
+            else:                       # x.max(axis=1); outputs passed positionally: faster
+                maximum.reduce(x, 1, None, m0)
             if not math.isfinite(add(m0)) and not bool(np.isfinite(m).all()):
                 raise ValueError(functional._bad_rows_message(m))
-            sub(x, m, out=e)
-            np.exp(e, out=e)
+            sub(x, m, e)
+            exp(e, e)
             if bigsum:                  # kernels.row_sum
-                np.matmul(e, ones, out=s0)
+                np.matmul(e, ones, s0)
             else:
-                add(e, axis=1, keepdims=True, out=s)
-            div(e, s, out=e)
+                add(e, 1, None, s0)
+            div(e, s, e)
             picked = x[rows, t]
-            sub(picked, m0, out=picked)
-            np.log(s0, out=lb)
-            sub(lb, picked, out=lb)     # loss per row = log(s) - (x[t] - max)
-            div(add(lb), n, out=res)    # the mean: loss.sum() / count
+            sub(picked, m0, picked)
+            log(s0, lb)
+            sub(lb, picked, lb)         # loss per row = log(s) - (x[t] - max)
+            res[...] = add(lb) / n      # the mean: loss.sum() / count, a float32 scalar
         self.forward = [forward]
 
     def backward(self, g, likes):   # kernels.softmax_xent_grad(p, t, rows, g / count)
@@ -211,7 +218,7 @@ class CrossEntropyForm(Form):
 
         def run():
             scale = g / count
-            np.multiply(p, scale, out=d)
+            np.multiply(p, scale, d)
             d[rows, t] -= scale
         return [run], (d,)
 
@@ -249,6 +256,6 @@ def update(opt, grads=None):
             g = p._grad
             if g is not None:
                 xp = np if type(w) is np.ndarray else backend.xp_of(w)
-                xp.multiply(g.array, lr, out=tmp)
-                xp.subtract(w, tmp, out=w)
+                xp.multiply(g.array, lr, tmp)
+                xp.subtract(w, tmp, w)
     return [sgd], set()

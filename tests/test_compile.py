@@ -256,3 +256,15 @@ def test_the_step_after_the_first_two_is_a_replay_without_tape_entries():
     before = tape._count
     loss = cstep(mb, ob, *calls[2])
     assert tape._count == before and loss.entry is None and not loss.requires_grad
+
+
+def test_freezing_a_parameter_captures_again():
+    (ma, oa), (mb, ob) = twins()
+    cstep = tg.compile(step)
+    for i, (X, Y) in enumerate(batches(8, 8)):
+        if i == 4:
+            for m in (ma, mb):
+                m.emb.weight.requires_grad_(False)
+                m.emb.weight.grad = None
+        assert step(ma, oa, X, Y).item() == cstep(mb, ob, X, Y).item()
+    assert_same(ma, mb)

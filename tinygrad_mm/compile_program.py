@@ -37,7 +37,7 @@ class Program:
                 a = backend.xp_of(a).empty_like(a)
                 self.inputs.append(a)
             elif kind in (LEAF, EXT):
-                self.guards.append((t, a))
+                self.guards.append((t, a, t.requires_grad))
             if kind in (INPUT, LEAF, EXT, CONST):
                 self.env[s], self.stable[s] = a, True
         forms = {}
@@ -207,9 +207,9 @@ class Program:
 
     # -- running -------------------------------------------------------------------------
     def valid(self):
-        """Every tensor read in place still holds the array it was captured with."""
-        for t, a in self.guards:
-            if t.array is not a:
+        """Every tensor read in place still holds the array (and requires_grad) it was captured with."""
+        for t, a, rg in self.guards:
+            if t.array is not a or t.requires_grad is not rg:
                 return False
         return True
 

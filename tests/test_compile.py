@@ -268,3 +268,20 @@ def test_freezing_a_parameter_captures_again():
                 m.emb.weight.grad = None
         assert step(ma, oa, X, Y).item() == cstep(mb, ob, X, Y).item()
     assert_same(ma, mb)
+
+
+def test_a_parameter_used_twice_gets_both_gradients_under_plain_sgd():
+    ws = [tg.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), requires_grad=True) for _ in range(2)]
+    opts = [tg.optim.SGD([w], lr=0.1) for w in ws]
+
+    def fn(w, opt, x):
+        loss = (w.tanh() * x).sum() + w.tanh().sum()  # two gradients for w's .grad, from hot ops
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    cfn = tg.compile(fn)
+    for i in range(5):
+        x = tg.tensor(np.full((2, 3), 0.3 * i, np.float32))
+        assert fn(ws[0], opts[0], x).item() == cfn(ws[1], opts[1], x).item()
+    assert np.array_equal(ws[0].array, ws[1].array) and np.array_equal(ws[0].grad.array, ws[1].grad.array)

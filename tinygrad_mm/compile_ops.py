@@ -236,15 +236,23 @@ def update(opt, grads=None):
         return [opt.step], set()
     work = [(p, p.array, backend.xp_of(p.array).empty_like(p.array)) for p in opt.params]
     if grads is not None and all(id(p) in grads for p in opt.params):
+        # every .grad is a fixed buffer here: the array calls are bound once
+        xp = backend.xp_of(work[0][1])
+        lr = np.empty((), work[0][1].dtype) if xp is np else None  # lr as the weak scalar becomes
+
         def count():
             if opt.weight_decay or opt.momentum:
-                raise RuntimeError("SGD's momentum or weight_decay changed after a CUDA-graph capture")
+                raise RuntimeError("SGD's momentum or weight_decay changed after capture; compile the step again")
             opt.steps += 1
+            if lr is not None:
+                lr[...] = opt.lr
         device = []
-        for p, w, tmp in work:  # opt.lr is read when the graph is recorded (again when it changes)
-            xp, g = backend.xp_of(w), grads[id(p)]
-            device += [lambda xp=xp, g=g, tmp=tmp: xp.multiply(g, opt.lr, out=tmp),
-                       partial(xp.subtract, w, tmp, out=w)]
+        for p, w, tmp in work:
+            g = grads[id(p)]
+            if lr is not None:
+                device += [partial(np.multiply, g, lr, tmp), partial(np.subtract, w, tmp, w)]
+            else:  # a CUDA graph: opt.lr is read when the graph is recorded (again when it changes)
+                device += [lambda g=g, tmp=tmp: xp.multiply(g, opt.lr, out=tmp), partial(xp.subtract, w, tmp, out=w)]
         return [count] + device, {id(f) for f in device}
 
     def sgd():

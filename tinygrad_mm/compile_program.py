@@ -22,7 +22,8 @@ class Program:
     def __init__(self, rec, names, cuda_graph=False):
         self.names, self.held = names, rec.held
         self.graph = cuda_graph and on_cuda(rec.arrays)
-        self.safe, self.python, self.assigned = set(), set(), {}  # for CUDA graphs: see compile_cuda
+        self.safe, self.python = set(), set()  # for CUDA graphs: see compile_cuda
+        self.assigned = {}                     # tensor id -> the buffer its .grad wraps at this point
         self.steps = rec.steps
         self.meta = [(tuple(np.shape(a)), getattr(a, "dtype", None)) for a in rec.arrays]
         self.result = rec.result
@@ -54,7 +55,7 @@ class Program:
             elif t is Leaf:
                 self._leaf(step, rec.steps[i - 1] if i else None)
             elif t is Update:
-                fns, safe = compile_ops.update(step.opt, self.assigned if self.graph else None)
+                fns, safe = compile_ops.update(step.opt, self.assigned)
                 self.instrs.extend(fns)
                 self.safe |= safe
                 if safe:
@@ -63,6 +64,7 @@ class Program:
                     self.hot.add(i)
             elif t is Reset:
                 self._append_python(partial(setattr, step.tensor, "_grad", None))
+                self.assigned.pop(id(step.tensor), None)
         del self._capture
         for form in forms.values():  # a hot op's instance still holds the arrays the capture saved
             needs = form.fn.needs_input_grad
@@ -189,10 +191,12 @@ class Program:
                 self.assigned[id(t)] = gi
                 return
             self.instrs.append(partial(_increment_leaf, t, gi, g, grads))
+            self.assigned.pop(id(t), None)  # its .grad is no longer that one buffer
             if not self._resets_first(t):
                 self.fixes.append((t, gi))
             return
         gi, g, gs = step.gi, step.g, step.grads
+        self.assigned.pop(id(t), None)
         self.instrs.append(lambda: _increment_leaf(t, env[gi], env[g],
                                                    tuple(None if s is None else env[s] for s in gs)))
 

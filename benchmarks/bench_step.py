@@ -1,46 +1,56 @@
-"""One SGD training step of the name model, timed side by side in one process.
+"""One SGD training step of the name model: each contender in its own process, interleaved rounds.
 
-    python -m benchmarks.bench_step [--batches 32 1024 16384] [--json out.json]
+    python -m benchmarks.bench_step [--batches 32 1024 16384] [--repeats 5] [--json out.json]
 
-tinygrad_mm (numpy), the hand-written numpy step (the floor an autograd library over numpy
-can approach) and torch eager on CPU (when installed) start from the same weights and see
-the same batches. Each timing is the median over repeats of many steps after a warm-up.
-Also prints the peak memory (tracemalloc, which sees numpy's allocations) of one
-batch-16384 step, and with --device cuda the cupy vs torch-CUDA variant.
+Contenders: the hand-written numpy step (the floor an autograd library over numpy can
+approach), the library's eager step, the same step under tg.compile, and torch eager (when
+installed). All start from the same weights and see the same batches. Each runs in its own
+worker process -- two thread pools in one process spin against each other and made torch's
+batch-32 figure an artifact (24 ms) -- started with OPENBLAS_NUM_THREADS=1; torch keeps its
+own default intra-op threads. The parent asks the workers in turn for one timed pass per
+round (after a short untimed warm-up), so a slow spell of the shared machine is spread over
+every contender; the table shows the median over rounds, and the minor page faults per step
+(getrusage ru_minflt: fresh pages the kernel had to map, ~4 KiB each).
 """
 import argparse
-import gc
 import json
+import os
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import time
-import tracemalloc
 
 import numpy as np
 
-import tinygrad_mm as tg
-from benchmarks.reference_steps import NumpyStep, TorchStep, init_params
-from models.mlp import MLPConfig, MLPLanguageModel
-from models.train import train_step
-
 LR = 0.1
+CONTENDERS = ("numpy", "eager", "compiled", "torch")
+GPU_CONTENDERS = ("eager", "compiled", "graph", "torch")  # graph: compiled with cuda_graph=True
 
 
 class LibraryStep:
-    """The same step written with tinygrad_mm: model forward, backward, SGD."""
+    """The step written with tinygrad_mm, eager, or under tg.compile (`compiled=True`, or
+    "graph" for CUDA graphs)."""
 
-    def __init__(self, params, device="cpu"):
+    def __init__(self, params, device="cpu", compiled=False):
+        import tinygrad_mm as tg
+        from models.mlp import MLPConfig, MLPLanguageModel
+        from models.train import train_step  # the step `python -m models train` runs
+        self.tg, self.device = tg, device
         self.model = MLPLanguageModel(MLPConfig(), dtype=params["C"].dtype, device=device)
         m = self.model
         for t, k in ((m.embedding.weight, "C"), (m.hidden.weight, "W1"), (m.hidden.bias, "b1"),
                      (m.output.weight, "W2"), (m.output.bias, "b2")):
-            t.data = tg.backend.to_device(params[k].copy(), device)
+            t.data = tg.as_tensor(params[k].copy(), device=device)
         self.opt = tg.optim.SGD(m.parameters(), lr=LR)
-        self.device = device
+        self.step = tg.compile(train_step, cuda_graph=compiled == "graph") if compiled else train_step
 
     def __call__(self, X, Y, lr):
         self.opt.lr = lr
-        return train_step(self.model, self.opt, X, Y)  # the step `python -m models train` runs
+        if self.device != "cpu":
+            X, Y = self.tg.as_tensor(X, device=self.device), self.tg.as_tensor(Y, device=self.device)
+        return self.step(self.model, self.opt, X, Y).item()  # arrays as they are, as the CLI passes them
 
 
 def make_batches(n, batch, seed=0):
@@ -52,99 +62,127 @@ def make_batches(n, batch, seed=0):
     return [(data.Xtr[i], data.Ytr[i]) for i in ix]
 
 
-def time_steps(steps, repeats):
-    """Median µs per step of each contender, {name: (step, its batches)}, over `repeats` rounds.
-
-    Each round gives every contender in turn a short untimed warm-up and then one timed pass
-    through the batches. Interleaving keeps a slow spell of the machine from landing on one
-    contender; the warm-up lets the previous contender's thread pool (OpenBLAS, OpenMP) go idle
-    and this one's caches and allocator fill again, so no contender pays for another.
-    """
-    runs = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, (step, bs) in steps.items():
-            for X, Y in bs[: max(3, len(bs) // 4)]:
-                step(X, Y, LR)
-            gc.collect()
-            t = time.perf_counter()
-            for X, Y in bs:
-                step(X, Y, LR)
-            runs[name].append((time.perf_counter() - t) / len(bs) * 1e6)
-    return {name: statistics.median(r) for name, r in runs.items()}
-
-
 def steps_for(batch):
     return 400 if batch <= 64 else 40 if batch <= 2048 else 8
 
 
-def peak_memory(step, batches):
-    """Peak bytes allocated during one step (tracemalloc sees numpy's buffers)."""
-    step(*batches[0], LR)
-    tg.host_pool.host_pool.clear()  # so the step's pooled buffers are allocated, and counted, inside
-    tracemalloc.start()
-    step(*batches[1], LR)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak
-
-
-def run(batches_sizes, repeats, device="cpu", contenders=None):
-    """Time every contender at every batch size; returns a list of result rows."""
+def make_step(name, device="cpu"):
+    """A fresh contender from the shared initial weights, or None when it cannot run here."""
+    from benchmarks.reference_steps import NumpyStep, TorchStep, init_params
     params = init_params(0)
-    rows = []
-    for b in batches_sizes:
-        batches = make_batches(steps_for(b), b)
-        row = {"batch": b, "device": device}
-        steps = {"tinygrad_mm": lambda: LibraryStep(params, device)}
-        if device == "cpu":
-            steps["numpy"] = lambda: NumpyStep(params)
-        steps["torch"] = lambda: _torch_step(params, device)
-        timed = {}
-        for name, make in steps.items():
-            if contenders and name not in contenders:
-                continue
-            step = make()
-            if step is None:
-                continue
-            bs = batches
-            if device == "cuda" and name == "tinygrad_mm":
-                bs = [(tg.backend.to_device(X, "cuda"), tg.backend.to_device(Y, "cuda")) for X, Y in batches]
-            timed[name] = (step, bs)
-        row.update(time_steps(timed, repeats))
-        if "numpy" in row:
-            row["ratio_vs_numpy"] = row["tinygrad_mm"] / row["numpy"]
-        if "torch" in row:
-            row["ratio_vs_torch"] = row["tinygrad_mm"] / row["torch"]
-        if b >= 16384 and device == "cpu":
-            row["peak_bytes_tinygrad_mm"] = peak_memory(LibraryStep(params), batches)
-            row["peak_bytes_numpy"] = peak_memory(NumpyStep(params), batches)
-        rows.append(row)
-    return rows
-
-
-def _torch_step(params, device):
+    if name == "numpy":
+        return NumpyStep(params) if device == "cpu" else None
+    if name in ("eager", "compiled", "graph"):
+        return LibraryStep(params, device, compiled={"eager": False, "compiled": True, "graph": "graph"}[name])
     try:
         import torch
     except ImportError:
         return None
-    if device == "cpu":
-        return TorchStep(params)
-    from benchmarks.gpu import TorchCudaStep
-    return TorchCudaStep(params) if torch.cuda.is_available() else None
+    if device == "cuda" and not torch.cuda.is_available():
+        return None
+    return TorchStep(params, device=device)
+
+
+def worker(name, batch, device, steps=None):
+    """Serve timing requests on stdin: one line "run" -> one JSON line {us, faults}."""
+    step = make_step(name, device)
+    print(json.dumps({"ready": step is not None}), flush=True)
+    if step is None:
+        return
+    batches = make_batches(steps or steps_for(batch), batch)
+    sync = _sync(device)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        for X, Y in batches[: max(3, len(batches) // 4)]:  # warm caches, the allocator, the thread pool
+            step(X, Y, LR)
+        sync()
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        t = time.perf_counter()
+        for X, Y in batches:
+            step(X, Y, LR)
+        sync()
+        us = (time.perf_counter() - t) / len(batches) * 1e6
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / len(batches)
+        print(json.dumps({"us": us, "faults": faults}), flush=True)
+
+
+def _sync(device):
+    if device != "cuda":
+        return lambda: None
+    import tinygrad_mm as tg
+    return lambda: tg.zeros(1, device="cuda").item()  # a device round trip: all queued work is done
+
+
+def _spawn(name, batch, device, steps):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    if name == "torch":
+        env.pop("OPENBLAS_NUM_THREADS")  # torch at its default threads
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    p = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_step", "--worker", name, "--batches", str(batch),
+                          "--device", device, "--steps", str(steps)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                         cwd=root)
+    line = p.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the {name} worker (batch {batch}) failed to start; its traceback is above")
+    ready = json.loads(line)["ready"]
+    return p if ready else _close(p)
+
+
+def _close(p):
+    p.stdin.close()
+    p.wait()
+    return None
+
+
+def run(batch_sizes, repeats, device="cpu", contenders=CONTENDERS, steps=None):
+    """Time every contender at every batch size (`steps` per timed pass, default steps_for);
+    returns a list of result rows."""
+    rows = []
+    for b in batch_sizes:
+        procs = {n: _spawn(n, b, device, steps or steps_for(b)) for n in contenders}
+        procs = {n: p for n, p in procs.items() if p is not None}
+        times, faults = {n: [] for n in procs}, {n: [] for n in procs}
+        try:
+            for _ in range(repeats):
+                for n, p in procs.items():
+                    p.stdin.write("run\n")
+                    p.stdin.flush()
+                    line = p.stdout.readline()
+                    if not line:
+                        raise RuntimeError(f"the {n} worker (batch {b}) died; its traceback is above")
+                    r = json.loads(line)
+                    times[n].append(r["us"])
+                    faults[n].append(r["faults"])
+        finally:
+            for p in procs.values():
+                _close(p)
+        row = {"batch": b, "device": device}
+        for n in procs:
+            row[n] = statistics.median(times[n])
+            row[f"faults_{n}"] = statistics.median(faults[n])
+        for n in ("eager", "compiled", "graph"):
+            for ref in ("numpy", "torch"):
+                if n in row and ref in row:
+                    row[f"{n}_vs_{ref}"] = row[n] / row[ref]
+        rows.append(row)
+    return rows
 
 
 def format_rows(rows):
     """The results as a text table."""
-    head = f"{'device':<6} {'batch':>6} {'tinygrad_mm µs':>15} {'numpy µs':>10} {'torch µs':>10} " \
-           f"{'÷ numpy':>8} {'÷ torch':>8}"
+    head = (f"{'device':<6} {'batch':>6} {'numpy µs':>9} {'eager µs':>9} {'compiled µs':>12} {'torch µs':>9} "
+            f"{'eager÷np':>9} {'comp÷np':>8} {'comp÷torch':>11}   faults/step (np/eager/comp/torch)"
+            + (f" {'graph µs':>9} {'graph÷torch':>11}" if any("graph" in r for r in rows) else ""))
     lines = [head, "-" * len(head)]
     for r in rows:
         f = lambda k, fmt: format(r[k], fmt) if k in r else "—"
-        lines.append(f"{r['device']:<6} {r['batch']:>6} {f('tinygrad_mm', '15.1f')} {f('numpy', '10.1f'):>10} "
-                     f"{f('torch', '10.1f'):>10} {f('ratio_vs_numpy', '8.2f'):>8} {f('ratio_vs_torch', '8.2f'):>8}")
-        if "peak_bytes_tinygrad_mm" in r:
-            lines.append(f"       peak memory of one step: tinygrad_mm {r['peak_bytes_tinygrad_mm'] / 2**20:.1f} MiB, "
-                         f"numpy {r['peak_bytes_numpy'] / 2**20:.1f} MiB")
+        flt = "/".join(f(f"faults_{n}", ".0f") for n in CONTENDERS)
+        lines.append(f"{r['device']:<6} {r['batch']:>6} {f('numpy', '9.1f'):>9} {f('eager', '9.1f'):>9} "
+                     f"{f('compiled', '12.1f'):>12} {f('torch', '9.1f'):>9} {f('eager_vs_numpy', '9.2f'):>9} "
+                     f"{f('compiled_vs_numpy', '8.2f'):>8} {f('compiled_vs_torch', '11.2f'):>11}   {flt}"
+                     + (f" {f('graph', '9.1f'):>9} {f('graph_vs_torch', '11.2f'):>11}" if "graph" in r else ""))
     return "\n".join(lines)
 
 
@@ -153,16 +191,28 @@ def main(argv=None):
     ap.add_argument("--batches", type=int, nargs="+", default=[32, 1024, 16384])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
+    ap.add_argument("--steps", type=int, help="steps per timed pass (default: 400 at batch <= 64, fewer above)")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--worker", choices=GPU_CONTENDERS + ("numpy",), help=argparse.SUPPRESS)  # internal: one contender's process
     args = ap.parse_args(argv)
-    rows = run(args.batches, args.repeats, args.device)
+    if args.worker:
+        return worker(args.worker, args.batches[0], args.device, args.steps)
+    rows = run(args.batches, args.repeats, args.device, args.contenders, args.steps)
     print(f"training step of the name model (float32, SGD), {platform.processor() or platform.machine()}, "
-          f"numpy {np.__version__}")
+          f"numpy {np.__version__}; median of {args.repeats} interleaved rounds, one process per contender")
     print(format_rows(rows))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"step": rows, "numpy": np.__version__}, f, indent=2)
+        write_json(args.json, {"step": rows, "numpy": np.__version__})
     return rows
+
+
+def write_json(path, obj):
+    """Atomically: a temporary file in the same folder, then os.replace."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -109,16 +109,17 @@ class NumpyStep:
 
 
 class TorchStep:
-    """The same model in torch eager mode on CPU (torch is imported lazily)."""
+    """The same model in torch eager mode, on CPU or CUDA (torch is imported lazily)."""
 
-    def __init__(self, params):
+    def __init__(self, params, device="cpu"):
         import torch
         import torch.nn.functional as F
 
         self._torch = torch
         self._F = F
+        self.device = device
         self.params = {
-            k: torch.tensor(params[k], requires_grad=True)  # torch.tensor copies
+            k: torch.tensor(params[k], device=device, requires_grad=True)  # torch.tensor copies
             for k in PARAM_NAMES
         }
 
@@ -127,6 +128,8 @@ class TorchStep:
         p = self.params
         Xt = torch.from_numpy(X)
         Yt = torch.from_numpy(Y)
+        if self.device != "cpu":
+            Xt, Yt = Xt.to(self.device, non_blocking=True), Yt.to(self.device, non_blocking=True)
 
         emb = p["C"][Xt]
         h = torch.tanh(F.linear(emb.view(emb.shape[0], -1), p["W1"], p["b1"]))
@@ -139,7 +142,7 @@ class TorchStep:
             for t in p.values():
                 t.add_(t.grad, alpha=-lr)
                 t.grad = None
-        return loss.item()
+        return loss.item()  # .item() synchronizes on CUDA, as the library step's does
 
     def get_params(self):
-        return {k: v.detach().numpy().copy() for k, v in self.params.items()}
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}

@@ -6,24 +6,34 @@ import pytest
 from benchmarks import bench_ops, bench_step, gpu, memory
 
 
-def test_bench_step_times_all_contenders_from_the_same_start(tmp_path, monkeypatch):
+def test_bench_step_times_each_contender_in_its_own_process(tmp_path):
     pytest.importorskip("torch")
-    monkeypatch.setattr(bench_step, "steps_for", lambda batch: 3)
     out = tmp_path / "step.json"
-    rows = bench_step.main(["--batches", "4", "--repeats", "1", "--json", str(out)])
+    rows = bench_step.main(["--batches", "4", "--repeats", "2", "--steps", "3", "--json", str(out)])
     (row,) = rows
-    assert {"tinygrad_mm", "numpy", "torch", "ratio_vs_numpy", "ratio_vs_torch"} <= set(row)
+    assert {"numpy", "eager", "compiled", "torch", "compiled_vs_numpy", "compiled_vs_torch",
+            "faults_compiled"} <= set(row)
     assert json.loads(out.read_text())["step"][0]["batch"] == 4
-    assert "÷ numpy" in bench_step.format_rows(rows)
+    assert not list(tmp_path.glob("*.tmp*"))  # written atomically
+    assert "comp÷np" in bench_step.format_rows(rows)
 
 
-def test_library_and_numpy_steps_agree_on_the_loss():
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_library_and_numpy_steps_agree_on_the_loss(compiled):
     from benchmarks.reference_steps import NumpyStep, init_params
     params = init_params(0)
-    X, Y = bench_step.make_batches(1, 8)[0]
-    lib, ref = bench_step.LibraryStep(params), NumpyStep(params)
-    assert lib(X, Y, 0.1) == pytest.approx(ref(X, Y, 0.1), rel=1e-5)
-    assert lib(X, Y, 0.1) == pytest.approx(ref(X, Y, 0.1), rel=1e-5)  # and after one update
+    lib, ref = bench_step.LibraryStep(params, compiled=compiled), NumpyStep(params)
+    for X, Y in bench_step.make_batches(4, 8):  # a compiled step captures twice, then replays
+        assert lib(X, Y, 0.1) == pytest.approx(ref(X, Y, 0.1), rel=1e-5)
+
+
+def test_benchmarks_use_the_public_api_and_do_not_import_each_other():
+    import pathlib
+    for f in pathlib.Path(bench_step.__file__).parent.glob("*.py"):
+        text = f.read_text()
+        assert "backend" not in text, f.name
+    assert "gpu" not in "".join(l for l in pathlib.Path(bench_step.__file__).read_text().splitlines(True)
+                                if l.startswith(("import", "from")))
 
 
 def test_bench_ops_reports_overhead_for_each_op():
@@ -43,3 +53,11 @@ def test_gpu_benchmark_says_why_it_skips_without_a_gpu(capsys):
         pytest.skip("a GPU is present: the real benchmark runs instead")
     assert gpu.main([]) == []
     assert "GPU benchmark skipped" in capsys.readouterr().out
+
+
+def test_the_gpu_check_script_is_valid_bash():
+    import pathlib
+    import subprocess
+    script = pathlib.Path(bench_step.__file__).parent / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert "cupy-cuda12x" in script.read_text() and "cupy-cuda13x" in script.read_text()

@@ -16,6 +16,7 @@ from .backend import cuda_available
 from .gradcheck import gradcheck, GradcheckError, GradcheckReport
 from .compare import compare_with_torch, cmp, format_comparisons, TorchMismatch
 from . import nn, optim, checkpoint
+from .compile import compile, CompileError
 
 __version__ = "0.2.0"
 
@@ -29,4 +30,4 @@ __all__ = ["Tensor", "Tape", "Entry", "Function", "Step", "no_grad", "enable_gra
            "int16", "int32", "int", "int64", "long", "bool", "tanh", "exp", "log", "sqrt", "abs", "sigmoid",
            "relu", "sin", "cos", "log2", "log10", "clamp", "clip", "matmul", "where", "unbind", "all", "any", "sum",
            "mean", "max", "min", "argmax", "argmin", "std", "var", "norm", "numel", "allclose", "full", "empty",
-           "full_like", "empty_like", "eye", "linspace", "histogram"]
+           "full_like", "empty_like", "eye", "linspace", "histogram", "compile", "CompileError"]

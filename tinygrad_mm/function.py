@@ -53,6 +53,8 @@ class Function:
         if type(out) is not np.ndarray:  # cupy arrays and numpy scalars pass; Tensors and lists do not
             out = _check_output(cls, out, inputs)
         out = _tensor._wrap(out)
+        if _state.capture is not None:  # tg.compile is capturing: note the op, its arrays and params
+            _state.capture.forward(fn, inputs, params, out.array)
         if True in needs and _state.grad_enabled:
             _state.tape.record(fn, inputs, out)
         return out

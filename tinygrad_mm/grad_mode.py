@@ -19,6 +19,7 @@ class _State:
     grad_enabled = True
     version = 0           # bumped by every in-place modification
     modified = []         # (version, weak reference to the modified storage, its description)
+    capture = None        # a compile recorder while tg.compile captures a step, else None
 
 
 _state = _State()
@@ -68,6 +69,8 @@ def storage(a):
 
 def mark_modified(a, what):
     """Record that array `a` was written in place (`what` names it for the error message)."""
+    if _state.capture is not None:  # an in-place write inside a step being compiled
+        _state.capture.modified(a, what)
     _state.version += 1
     owner = storage(a)
     try:

@@ -6,6 +6,7 @@ the same. An optimizer's state_dict() holds plain numbers and arrays, ready for 
 import math
 
 from . import backend
+from .grad_mode import _state
 
 
 class Optimizer:
@@ -31,6 +32,8 @@ class Optimizer:
 
     def step(self):
         """Apply one update to every parameter that has a gradient."""
+        if _state.capture is not None:  # tg.compile is capturing: the replay runs this update
+            _state.capture.update(self)
         self.steps += 1
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
@@ -79,6 +82,8 @@ class SGD(Optimizer):
     def step(self):
         if self.weight_decay or self.momentum:
             return super().step()
+        if _state.capture is not None:
+            _state.capture.update(self)
         self.steps += 1
         lr = self.lr
         for p in self.params:  # plain SGD, the name model's hot path: one fused line per parameter

@@ -55,7 +55,8 @@ class Entry:
         # weak reference to a leaf that requires grad (to find its parameter name), or None (a constant)
         self.sources = tuple([t._entry.index if t._entry is not None else _ref(t) if t.requires_grad else None
                               for t in inputs])
-        self.device = backend.device_of(inputs[0].array) if inputs else "cpu"
+        first = inputs[0].array if inputs else None
+        self.device = "cpu" if first is None or type(first) is np.ndarray else backend.device_of(first)
         self._name = type(self.function).__name__
         self.function = self.inputs = self.retains = None
 
@@ -149,6 +150,8 @@ class Tape:
         seed = _seed_grad(tensor, grad)
         root = tensor._entry
         if root is None:  # a leaf: its gradient is the seed itself
+            if _state.capture is not None:
+                _state.capture.leaf(tensor, seed, seed, ())
             _increment_leaf(tensor, seed, seed, [])
             return
         _check_sweepable(self, root, tensor)
@@ -226,6 +229,8 @@ class _Sweep:
         entry.grad_out = g
         self.waiting -= 1
         if entry.retains is not None:  # retain_grad(): the output's .grad accumulates like a leaf's
+            if _state.capture is not None:
+                _state.capture.leaf(entry.retains, g, g, ())
             _increment_leaf(entry.retains, g, g, (), self.undo)
         if entry.stamp != _state.version:  # something was written in place since it was recorded
             check_unmodified(entry)
@@ -235,22 +240,33 @@ class _Sweep:
         if len(grads) != len(entry.inputs):
             raise RuntimeError(f"{entry.name}.backward returned {len(grads)} gradients "
                                f"for {len(entry.inputs)} inputs")
+        if _state.capture is not None:  # tg.compile is capturing: note which backward ran on what
+            _state.capture.backward(entry, g, grads)
         return g, grads
 
     def deliver_all(self, entry, g, grads, steps):
         """Increment each input's adjoint (an intermediate) or .grad (a leaf) by its gradient."""
         incs = [] if steps else None
+        rec = _state.capture  # a tg.compile recorder, or None: checked only where a gradient moves
         for t, gi in zip(entry.inputs, grads):
             if gi is None or not t.requires_grad:
                 continue
             a = t.array
             if gi.shape != a.shape or type(gi) is not type(a) or gi.dtype != a.dtype:
-                gi = _fit_gradient(entry, t, gi)
+                fitted = _fit_gradient(entry, t, gi)
+                if rec is not None:
+                    rec.fit(gi, fitted)
+                gi = fitted
             node = t._entry
             if node is None:
+                if rec is not None:
+                    rec.leaf(t, gi, g, grads)
                 _increment_leaf(t, gi, g, grads, self.undo)
             elif node.adjoint is not None:  # an intermediate: its entry is further up the tape
-                node.adjoint = node.adjoint + gi
+                total = node.adjoint + gi
+                if rec is not None:
+                    rec.accumulate(node.adjoint, gi, total)
+                node.adjoint = total
             elif node.tape is self.tape and not node.freed:
                 node.adjoint = gi
                 self.pending.append(node)

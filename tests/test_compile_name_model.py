@@ -1,0 +1,86 @@
+"""The compiled name-model step is bit-identical to the eager step: losses, parameters, gradients."""
+import numpy as np
+import pytest
+
+import tinygrad_mm as tg
+from models.dataset import make_splits
+from models.mlp import MLPConfig, MLPLanguageModel
+
+
+def train_step(model, opt, Xb, Yb):
+    """The shape of models.train's step: forward, zero_grad, backward, update; returns the loss."""
+    _, loss = model(Xb, Yb)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_splits()
+
+
+def _run_both(data, batch, steps, make_opt, seed=0, lr_at=None):
+    rng = np.random.default_rng(seed)
+    ix = rng.integers(0, len(data.Xtr), (steps, batch))
+    runs = []
+    for compiled in (False, True):
+        model = MLPLanguageModel(MLPConfig(), generator=tg.Generator(1))
+        opt = make_opt(model.parameters())
+        step = tg.compile(train_step) if compiled else train_step
+        losses = []
+        for i in range(steps):
+            if lr_at is not None:
+                opt.lr = lr_at(i)
+            Xb, Yb = tg.tensor(data.Xtr[ix[i]]), tg.tensor(data.Ytr[ix[i]])
+            losses.append(step(model, opt, Xb, Yb).item())
+        runs.append((np.array(losses, np.float64), model, step))
+    return runs
+
+
+def _assert_identical(a, b):
+    (la, ma, _), (lb, mb, _) = a, b
+    assert np.array_equal(la, lb), f"first differing step: {np.flatnonzero(la != lb)[:1]}"
+    for (name, p), q in zip(ma.named_parameters(), mb.parameters()):
+        assert np.array_equal(p.detach().cpu().numpy(), q.detach().cpu().numpy()), name
+        assert np.array_equal(p.grad.cpu().numpy(), q.grad.cpu().numpy()), name
+
+
+def test_two_thousand_sgd_steps_are_bit_identical_with_the_lecture_lr_decay(data):
+    runs = _run_both(data, 32, 2000, lambda ps: tg.optim.SGD(ps, lr=0.1), lr_at=lambda i: 0.1 if i < 1000 else 0.01)
+    _assert_identical(*runs)
+    assert runs[0][0][-1] < runs[0][0][0] - 0.5  # and it trained
+    assert len(runs[1][2].programs) == 1         # one capture, replayed 1998 times
+
+
+@pytest.mark.parametrize("batch", [1024, 4096, 16384])  # the kernels' size-dependent paths
+def test_large_batches_take_the_same_kernel_paths_bit_for_bit(data, batch):
+    _assert_identical(*_run_both(data, batch, 5, lambda ps: tg.optim.SGD(ps, lr=0.1)))
+
+
+def test_adam_steps_are_bit_identical(data):
+    _assert_identical(*_run_both(data, 32, 50, lambda ps: tg.optim.Adam(ps, lr=3e-3, weight_decay=1e-4)))
+
+
+def test_eager_code_after_compiled_steps_sees_the_updated_parameters(data):
+    (_, m_eager, _), (_, m_comp, step) = _run_both(data, 32, 20, lambda ps: tg.optim.SGD(ps, lr=0.1))
+    X, Y = tg.tensor(data.Xdev[:64]), tg.tensor(data.Ydev[:64])
+    assert m_eager(X, Y)[1].item() == m_comp(X, Y)[1].item()
+    assert "hidden.weight" in repr(step) and "Tanh.backward" in repr(step)
+
+
+@pytest.mark.parametrize("cuda_graph", [False, True], ids=["replay", "cuda-graph"])
+def test_compiled_step_on_each_device_is_bit_identical(data, device, cuda_graph):
+    """On cpu, cuda_graph=True changes nothing; on a GPU it records CUDA graphs (compile_cuda)."""
+    rng = np.random.default_rng(3)
+    ix = rng.integers(0, len(data.Xtr), (30, 32))
+    runs = []
+    for compiled in (False, True):
+        model = MLPLanguageModel(MLPConfig(), generator=tg.Generator(1), device=device)
+        opt = tg.optim.SGD(model.parameters(), lr=0.1)
+        step = tg.compile(train_step, cuda_graph=cuda_graph) if compiled else train_step
+        losses = [step(model, opt, tg.as_tensor(data.Xtr[i], device=device),
+                       tg.as_tensor(data.Ytr[i], device=device)).item() for i in ix]
+        runs.append((np.array(losses), model, step))
+    _assert_identical(*runs)

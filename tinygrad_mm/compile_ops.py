@@ -1,0 +1,269 @@
+"""Preallocated replay forms of the hot ops, for tg.compile: the same array calls, into `out=` buffers.
+
+Each form mirrors its op's forward and backward (and the kernels.* paths they take at these
+shapes) call for call, writing into buffers allocated once, so a replay is bit-identical to
+the eager step: `np.matmul(a, b, out=buf)` is the BLAS call `a @ b` makes, `np.sum(x, axis,
+out=buf)` the reduction `x.sum(axis)` runs. `plan(fn, ins, params, out)` is handed the
+captured op instance, its (stable) input arrays and params, and the captured output as a
+template; it returns None where it does not cover the case, and the op replays generically.
+Forms are numpy-only, except under `tg.compile(fn, cuda_graph=True)`, where those with
+`cuda = True` also take cupy arrays (the same cupy calls eager makes; untested: no GPU yet).
+The table FORMS maps an op class to its form; `update(opt)` is the optimizer's step.
+"""
+import math
+from functools import partial
+
+import numpy as np
+
+from . import backend, kernels, ops, ops_index, ops_shape, optim
+from .nn import functional
+
+
+class Form:
+    """A hot op's replay: `forward` (closures writing `out`) and `backward(g, likes)`."""
+    forward = ()
+    cuda = False      # also replays cupy arrays (under cuda_graph=True)
+
+    @classmethod
+    def plan(cls, fn, ins, params, out, cuda=False):
+        numpy = all(type(a) is np.ndarray for a in ins) and type(out) is np.ndarray
+        if not numpy and not (cuda and cls.cuda and backend.device_of(out) == "cuda"):
+            return None
+        self = cls.__new__(cls)
+        self.fn, self.ins, self.params, self.xp = fn, ins, params, backend.xp_of(out)
+        return self if self.setup(out) is not False else None
+
+
+def _call(f, *args):
+    """f(*args[:-1], out=args[-1]) as a partial: positionally on numpy (cheaper to parse)."""
+    if type(args[-1]) is np.ndarray:
+        return partial(f, *args)
+    return partial(f, *args[:-1], out=args[-1])
+
+
+def _view(a, shape):
+    """a.reshape(shape) if that is a view of a (made once), else None."""
+    v = a.reshape(shape)
+    if type(a) is np.ndarray:
+        return v if np.shares_memory(v, a) else None
+    return v if v.data.ptr == a.data.ptr else None
+
+
+class TanhForm(Form):
+    cuda = True
+
+    def setup(self, out):
+        x, = self.ins
+        self.out = self.xp.empty_like(out)
+        self.forward = [_call(self.xp.tanh, x, self.out)]
+
+    def backward(self, g, likes):   # kernels.tanh_grad: d = y*y; d = 1 - d; d *= g
+        y, d = self.out, self.xp.empty_like(self.out)
+        if self.xp is not np:       # the fused cupy kernel eager runs, writing d
+            return [partial(kernels._kernels()["tanh_grad"], y, g, d)], (d,)
+        return [partial(np.multiply, y, y, d), partial(np.subtract, 1, d, d),
+                partial(np.multiply, d, g, d)], (d,)
+
+
+class AffineForm(Form):
+    cuda = True
+
+    def setup(self, out):
+        x, w = self.ins[:2]
+        if x.ndim != 2:
+            return False
+        xp = self.xp
+        self.out = xp.empty_like(out)
+        self.forward = [_call(xp.matmul, x, w.T, self.out)]   # kernels.matmul(x, w.T)
+        if len(self.ins) == 3:
+            self.forward.append(_call(xp.add, self.out, self.ins[2], self.out))  # out += b
+
+    def backward(self, g, likes):
+        x, w = self.ins[:2]
+        xp, need, fns, outs = self.xp, self.fn.needs_input_grad, [], []
+        if need[0]:                                  # gx = kernels.matmul(g, w)
+            outs.append(xp.empty(x.shape, x.dtype))
+            fns.append(_call(xp.matmul, g, w, outs[-1]))
+        else:
+            outs.append(None)
+        if need[1]:                                  # gw = g.T @ x
+            outs.append(xp.empty(w.shape, w.dtype))
+            fns.append(_call(xp.matmul, g.T, x, outs[-1]))
+        else:
+            outs.append(None)
+        if len(need) == 3:
+            if need[2]:                              # gb = kernels.col_sum(g)
+                gb = xp.empty(w.shape[0], w.dtype)
+                if kernels.PLAIN or g.size < kernels.SMALL:
+                    reduce = np.add.reduce if xp is np else xp.sum
+                    fns.append(partial(reduce, g, 0, None, gb))  # g.sum(axis=0); positional: faster
+                else:
+                    fns.append(_call(xp.matmul, xp.ones(g.shape[0], g.dtype), g, gb))
+                outs.append(gb)
+            else:
+                outs.append(None)
+        return fns, tuple(outs)
+
+
+class ReshapeForm(Form):
+    """Views, made once over stable buffers: nothing runs."""
+    cuda = True
+
+    def setup(self, out):
+        self.out = _view(self.ins[0], self.params["shape"])
+        if self.out is None or self.out.shape != out.shape:
+            return False
+
+    def backward(self, g, likes):
+        v = _view(g, self.fn.shape)
+        if v is None:  # g's layout does not allow a view: copy it, as g.reshape would
+            v, xp = self.xp.empty(self.fn.shape, g.dtype), self.xp
+            return [lambda: xp.copyto(v, g.reshape(v.shape))], (v,)
+        return [], (v,)
+
+
+class GatherRowsForm(Form):
+    def setup(self, out):
+        table, = self.ins
+        idx = self.params["idx"]
+        if type(idx) is not np.ndarray or idx.dtype.kind not in "iu" or table.ndim != 2:
+            return False
+        self.n, self.idx = n, idx = table.shape[0], idx
+        self.out = out = np.empty_like(out)
+        u = idx.view(backend.UNSIGNED[idx.dtype]) if idx.dtype in backend.UNSIGNED else idx
+        take = table.take
+
+        def gather():
+            # the range check nn.Embedding makes before the op (numpy would wrap a negative index):
+            # viewed as unsigned, a negative index is huge, so one max checks both ends
+            if idx.size and u.max() >= n:
+                backend.check_index_range(idx, n, "index")
+            take(idx, axis=0, out=out, mode="clip")      # table[idx]
+        self.forward = [gather]
+
+    def backward(self, g, likes):   # kernels.scatter_add_rows(idx, g, n), the same path at this size
+        flat, k, d, n = self.idx.reshape(-1), self.idx.size, g.shape[-1], self.n
+        rows = g.reshape(k, d)
+        out = np.empty((n, d), g.dtype)
+        if kernels.PLAIN:
+            return [partial(out.fill, 0), partial(np.add.at, out, flat, rows)], (out,)
+        if k * n <= kernels.ONEHOT_MAX and (d > kernels.NARROW or k < kernels.MANY_ROWS):
+            onehot, cols, prev = np.zeros((n, k), g.dtype), np.arange(k), np.zeros(k, flat.dtype)
+
+            def scatter():              # the one-hot matrix: clear last call's ones, set this call's
+                onehot[prev, cols] = 0
+                onehot[flat, cols] = 1
+                prev[...] = flat
+                np.matmul(onehot, rows, out)
+            return [scatter], (out,)
+
+        def columns():
+            for j in range(d):
+                out[:, j] = np.bincount(flat, weights=rows[:, j], minlength=n)
+        return [columns], (out,)
+
+
+class CrossEntropyForm(Form):
+    """The fused cross-entropy, 'mean' over rows that all count (no ignore_index target)."""
+
+    def setup(self, out):
+        x, = self.ins
+        t = self.params["target"]
+        if (self.params.get("reduction", "mean") != "mean" or x.ndim != 2 or self.fn.valid is not None
+                or type(t) is not np.ndarray or t.dtype.kind not in "iu"):
+            return False
+        n, c = x.shape
+        ignore = self.params.get("ignore_index", -100)
+        u = backend.UNSIGNED.get(t.dtype)  # functional._check_targets' fast path: one max
+        fast = n and u is not None and (ignore is None or not 0 <= ignore < c)
+        tu = t.view(u) if fast else None
+        self.t, self.rows, self.count = t, np.arange(n), n
+        self.p, self.out = e, res = np.empty_like(x), np.empty((), x.dtype)
+        m, s, lb = np.empty((n, 1), x.dtype), np.empty((n, 1), x.dtype), np.empty(n, x.dtype)
+        m0, s0, rows = m[:, 0], s[:, 0], self.rows
+        tall = not kernels.PLAIN and n >= kernels.TALL and 0 < c <= kernels.SHORT
+        bigsum = not (kernels.PLAIN or x.size < kernels.SMALL)
+        ones = np.ones(c, x.dtype)
+        add, sub, div, maximum, exp, log = np.add.reduce, np.subtract, np.divide, np.maximum, np.exp, np.log
+
+        def forward():                  # CrossEntropy.forward, call for call, into the buffers
+            if not fast or maximum.reduce(tu) >= c:
+                if functional._check_targets(x, t, ignore) is not None:
+                    raise RuntimeError("this batch has targets equal to ignore_index and the captured "
+                                       "step had none: call the step eagerly for it")
+            if tall:                    # kernels.row_max: a maximum per column
+                m0[...] = x[:, 0]
+                for j in range(1, c):
+                    maximum(m0, x[:, j], out=m0)  # (np.maximum refuses a positional out)
+            else:                       # x.max(axis=1); outputs passed positionally: faster
+                maximum.reduce(x, 1, None, m0)
+            if not math.isfinite(add(m0)) and not bool(np.isfinite(m).all()):
+                raise ValueError(functional._bad_rows_message(m))
+            sub(x, m, e)
+            exp(e, e)
+            if bigsum:                  # kernels.row_sum
+                np.matmul(e, ones, s0)
+            else:
+                add(e, 1, None, s0)
+            div(e, s, e)
+            picked = x[rows, t]
+            sub(picked, m0, picked)
+            log(s0, lb)
+            sub(lb, picked, lb)         # loss per row = log(s) - (x[t] - max)
+            res[...] = add(lb) / n      # the mean: loss.sum() / count, a float32 scalar
+        self.forward = [forward]
+
+    def backward(self, g, likes):   # kernels.softmax_xent_grad(p, t, rows, g / count)
+        d, p, t, rows, count = np.empty_like(self.p), self.p, self.t, self.rows, self.count
+
+        def run():
+            scale = g / count
+            np.multiply(p, scale, d)
+            d[rows, t] -= scale
+        return [run], (d,)
+
+
+FORMS = {ops.Tanh: TanhForm, ops.Affine: AffineForm, ops_shape.Reshape: ReshapeForm,
+         ops_index.GatherRows: GatherRowsForm, functional.CrossEntropy: CrossEntropyForm}
+
+
+def update(opt, grads=None):
+    """The replay of opt.step(), as (instructions, the graph-safe ones among them): plain SGD as
+    two out= ufuncs per parameter (w -= lr * g), any other optimizer through its own step(),
+    which updates in place. `grads` (parameter id -> the fixed buffer its .grad always wraps
+    at this point) lets SGD's array calls go into a CUDA graph, apart from its Python counter."""
+    if type(opt) is not optim.SGD or opt.weight_decay or opt.momentum:
+        return [opt.step], set()
+    work = [(p, p.array, backend.xp_of(p.array).empty_like(p.array)) for p in opt.params]
+    if grads is not None and all(id(p) in grads for p in opt.params):
+        # every .grad is a fixed buffer here: the array calls are bound once
+        xp = backend.xp_of(work[0][1])
+        lr = np.empty((), work[0][1].dtype) if xp is np else None  # lr as the weak scalar becomes
+
+        def count():
+            if opt.weight_decay or opt.momentum:
+                raise RuntimeError("SGD's momentum or weight_decay changed after capture; compile the step again")
+            opt.steps += 1
+            if lr is not None:
+                lr[...] = opt.lr
+        device = []
+        for p, w, tmp in work:
+            g = grads[id(p)]
+            if lr is not None:
+                device += [partial(np.multiply, g, lr, tmp), partial(np.subtract, w, tmp, w)]
+            else:  # a CUDA graph: opt.lr is read when the graph is recorded (again when it changes)
+                device += [lambda g=g, tmp=tmp: xp.multiply(g, opt.lr, out=tmp), partial(xp.subtract, w, tmp, out=w)]
+        return [count] + device, {id(f) for f in device}
+
+    def sgd():
+        if opt.weight_decay or opt.momentum:   # changed since capture: the general step
+            return opt.step()
+        opt.steps += 1
+        lr = opt.lr
+        for p, w, tmp in work:
+            g = p._grad
+            if g is not None:
+                xp = np if type(w) is np.ndarray else backend.xp_of(w)
+                xp.multiply(g.array, lr, tmp)
+                xp.subtract(w, tmp, w)
+    return [sgd], set()

@@ -1,0 +1,267 @@
+"""A captured program made runnable: buffers allocated once, one closure per array operation.
+
+Every slot of the recording (an array the step read or made) becomes either a *stable* array
+-- an input buffer the arguments are copied into, a parameter's own array, a constant, a
+buffer a hot op writes with `out=`, or a view of one made once -- or an `env` entry that a
+generic op (any Function, through its own forward/backward) fills on each run. A hot op
+needs stable inputs; where one comes from a generic op it is first copied into a buffer.
+"""
+from functools import partial
+
+import numpy as np
+
+from . import backend, compile_ops
+from .compile_record import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, _is_array, _Ref
+from .tape import _increment_leaf
+from .tensor import _wrap
+
+
+class Program:
+    """The replayable form of one recording: `run(input_arrays)` returns the step's outputs."""
+
+    def __init__(self, rec, names, cuda_graph=False):
+        self.names, self.held = names, rec.held
+        self.graph = cuda_graph and on_cuda(rec.arrays)
+        self.safe, self.python = set(), set()  # for CUDA graphs: see compile_cuda
+        self.assigned = {}                     # tensor id -> the buffer its .grad wraps at this point
+        self.steps = rec.steps
+        self.meta = [(tuple(np.shape(a)), getattr(a, "dtype", None)) for a in rec.arrays]
+        self.result = rec.result
+        self._capture = rec.arrays            # dropped once built: the buffers below replace it
+        n = len(rec.arrays)
+        self.env, self.stable = [None] * n, [False] * n
+        self.guards, self.inputs, self.fixes, self.instrs = [], [], [], []
+        self.hot = set()                      # step indices replayed by a preallocated form
+        for s, (kind, t) in enumerate(rec.kinds):
+            a = rec.arrays[s]
+            if kind == INPUT:
+                a = backend.xp_of(a).empty_like(a)
+                self.inputs.append(a)
+            elif kind in (LEAF, EXT):
+                self.guards.append((t, a, t.requires_grad))
+            if kind in (INPUT, LEAF, EXT, CONST):
+                self.env[s], self.stable[s] = a, True
+        forms = {}
+        for i, step in enumerate(rec.steps):
+            t = type(step)
+            if t is Fwd:
+                self._forward(i, step, forms)
+            elif t is Bwd:
+                self._backward(i, step, forms)
+            elif t is Fit:
+                self._fit(i, step)
+            elif t is Acc:
+                self._accumulate(i, step)
+            elif t is Leaf:
+                self._leaf(step, rec.steps[i - 1] if i else None)
+            elif t is Update:
+                fns, safe = compile_ops.update(step.opt, self.assigned)
+                self.instrs.extend(fns)
+                self.safe |= safe
+                if safe:
+                    self.python.add(id(fns[0]))
+                if fns[0] != step.opt.step:  # plain SGD's out= form
+                    self.hot.add(i)
+            elif t is Reset:
+                self._append_python(partial(setattr, step.tensor, "_grad", None))
+                self.assigned.pop(id(step.tensor), None)
+        del self._capture
+        for form in forms.values():  # a hot op's instance still holds the arrays the capture saved
+            needs = form.fn.needs_input_grad
+            vars(form.fn).clear()
+            form.fn.needs_input_grad = needs
+        self.runner = None
+        if self.graph:
+            from .compile_cuda import Segments, cupy_recorder
+            opts = [s.opt for s in self.steps if type(s) is Update]
+            self.runner = Segments(self.instrs, self.safe, self.python, cupy_recorder(),
+                                   key=lambda: tuple(o.lr for o in opts))
+
+    def _append_python(self, f):
+        self.instrs.append(f)
+        self.python.add(id(f))
+
+    def _append_kernels(self, fns):
+        """Array calls on fixed buffers only: graph-safe."""
+        self.instrs.extend(fns)
+        self.safe.update(id(f) for f in fns)
+
+    # -- building ------------------------------------------------------------------------
+    def _like(self, s):
+        a = self._capture[s]
+        return a if _is_array(a) else np.asarray(a)
+
+    def _set(self, s, array):
+        self.env[s], self.stable[s] = array, True
+
+    def _staged(self, s):
+        """Slot s as a stable array: itself, or a buffer a generic op's result is copied into."""
+        if self.stable[s]:
+            return self.env[s]
+        buf = backend.xp_of(self._like(s)).empty_like(self._like(s))
+        env, xp = self.env, backend.xp_of(buf)
+        self.instrs.append(lambda: xp.copyto(buf, env[s]))
+        self._set(s, buf)
+        return buf
+
+    def _fill(self, v, staged):
+        if type(v) is _Ref:
+            return self._staged(v.slot) if staged else self.env[v.slot]
+        if type(v) in (tuple, list):
+            return type(v)(self._fill(x, staged) for x in v)
+        return v
+
+    def _forward(self, i, step, forms):
+        fn, env = step.fn, self.env
+        if type(fn) in compile_ops.FORMS:
+            ins = [self._staged(s) for s in step.ins]
+            params = {k: self._fill(v, True) for k, v in step.params.items()}
+            form = compile_ops.FORMS[type(fn)].plan(fn, ins, params, self._like(step.out), cuda=self.graph)
+            if form is not None:
+                forms[id(fn)] = form
+                self._set(step.out, form.out)
+                self._append_kernels(form.forward)
+                self.hot.add(i)
+                return
+        stable = all(self.stable[s] for s in _refs(step.params))
+        fixed = {k: self._fill(v, False) for k, v in step.params.items()} if stable else None
+        ins, o, f = step.ins, step.out, fn.forward
+        dtype = self._like(o).dtype
+
+        def forward():
+            params = fixed if fixed is not None else {k: self._fill(v, False) for k, v in step.params.items()}
+            out = f(*[env[s] for s in ins], **params)
+            # as Function.apply: a numpy scalar (or a custom op's Python number) becomes a 0-d array
+            env[o] = out if _is_array(out) else np.asarray(out, dtype=dtype)
+        self.instrs.append(forward)
+
+    def _backward(self, i, step, forms):
+        form = forms.get(id(step.fn))
+        if form is not None:  # the forward was hot: so is its backward (the op's saved state is not)
+            likes = [None if o is None else self._like(o) for o in step.outs]
+            fns, outs = form.backward(self._staged(step.g), likes)
+            for o, a in zip(step.outs, outs):
+                if o is not None:
+                    self._set(o, a)
+            self._append_kernels(fns)
+            self.hot.add(i)
+            return
+        env, g, outs, f = self.env, step.g, step.outs, step.fn.backward
+
+        def backward():
+            grads = f(env[g])
+            if type(grads) is not tuple:
+                grads = tuple(grads) if type(grads) is list else (grads,)
+            for s, gi in zip(outs, grads):
+                if s is not None:
+                    env[s] = gi
+        self.instrs.append(backward)
+
+    def _fit(self, i, step):
+        if step.axes is None:  # a numpy scalar gradient made a 0-d array, as tape._fit_gradient does
+            env, src, o = self.env, step.src, step.out
+            self.instrs.append(lambda: env.__setitem__(o, np.asarray(env[src])))
+            return
+        src = self._staged(step.src)
+        xp = backend.xp_of(src)
+        buf = xp.empty(_keepdims_shape(src.shape, step.axes), dtype=src.dtype)
+        self._append_kernels([partial(xp.sum, src, axis=step.axes, keepdims=True, out=buf)])
+        self._set(step.out, buf.reshape(step.shape))  # a view of the contiguous buffer, made once
+        self.hot.add(i)
+
+    def _accumulate(self, i, step):
+        a, b = self._staged(step.a), self._staged(step.b)
+        xp = backend.xp_of(a)
+        buf = xp.empty_like(self._like(step.out))
+        self._append_kernels([partial(xp.add, a, b, out=buf)])
+        self._set(step.out, buf)
+        self.hot.add(i)
+
+    def _leaf(self, step, before):
+        t, env = step.tensor, self.env
+        if all(s is None or self.stable[s] for s in (step.gi, step.g) + step.grads):
+            gi, g = env[step.gi], env[step.g]
+            grads = tuple(None if s is None else env[s] for s in step.grads)
+            shared = gi is g or gi.base is not None or sum(x is gi for x in grads) > 1
+            if type(before) is Reset and before.tensor is t and not shared:
+                # .grad = None, then .grad += gi: a Tensor around gi's buffer, made once
+                self.python.discard(id(self.instrs[-1]))  # before that id can be reused
+                self.instrs[-1] = f = partial(_assign_grad, t, _wrap(gi), gi)
+                self.python.add(id(f))
+                self.assigned[id(t)] = gi
+                return
+            self.instrs.append(partial(_increment_leaf, t, gi, g, grads))
+            self.assigned.pop(id(t), None)  # its .grad is no longer that one buffer
+            if not self._resets_first(t):
+                self.fixes.append((t, gi))
+            return
+        gi, g, gs = step.gi, step.g, step.grads
+        self.assigned.pop(id(t), None)
+        self.instrs.append(lambda: _increment_leaf(t, env[gi], env[g],
+                                                   tuple(None if s is None else env[s] for s in gs)))
+
+    def _resets_first(self, t):
+        """Whether the program's first event on t's .grad is a reset (so no old .grad can share a buffer)."""
+        for step in self.steps:
+            if type(step) in (Reset, Leaf) and step.tensor is t:
+                return type(step) is Reset
+            if type(step) is Update and any(p is t for p in step.opt.params):
+                return False
+        return False
+
+    # -- running -------------------------------------------------------------------------
+    def valid(self):
+        """Every tensor read in place still holds the array (and requires_grad) it was captured with."""
+        for t, a, rg in self.guards:
+            if t.array is not a or t.requires_grad is not rg:
+                return False
+        return True
+
+    def run(self, inputs):
+        for buf, a in zip(self.inputs, inputs):
+            backend.xp_of(buf).copyto(buf, a)
+        for t, buf in self.fixes:  # a .grad kept from the last call still shares a buffer: detach it
+            g = t._grad
+            if g is not None and g.array is buf:
+                g.array = buf.copy()
+        if self.runner is not None:
+            self.runner()
+        else:
+            for f in self.instrs:
+                f()
+        return self._output(self.result)
+
+    def _output(self, v):
+        if v is None:
+            return None
+        if type(v) is _Ref:
+            a = self.env[v.slot]
+            return _wrap(a.copy() if a.ndim == 0 else a)
+        if type(v) is GradOf:
+            return v.tensor.grad
+        return type(v)(self._output(x) for x in v)
+
+
+def on_cuda(arrays):
+    """Whether a recording computed on the GPU (where cuda_graph=True records CUDA graphs)."""
+    return any(backend.device_of(a) == "cuda" for a in arrays if _is_array(a))
+
+
+def _assign_grad(t, grad, array):
+    grad.array = array  # in case eager code rebound it since the last call
+    t._grad = grad
+
+
+def _refs(v):
+    """The slots a params template reads."""
+    if type(v) is _Ref:
+        return [v.slot]
+    if type(v) is dict:
+        v = list(v.values())
+    if type(v) in (tuple, list):
+        return [s for x in v for s in _refs(x)]
+    return []
+
+
+def _keepdims_shape(shape, axes):
+    return tuple(1 if a in axes else n for a, n in enumerate(shape))

@@ -1,0 +1,183 @@
+"""What tg.compile records while it runs a step eagerly: slots (arrays) and events.
+
+The recorder is installed as `grad_mode._state.capture`; Function.apply, the sweep
+(tape._Sweep), Optimizer.step and mark_modified call its hooks. Each array the step reads or
+makes gets a *slot*, numbered in order of appearance (so two calls of the same program number
+them alike); an event (`Fwd`, `Bwd`, `Fit`, `Acc`, `Leaf`, `Update`, `Reset`) names slots.
+"""
+import numpy as np
+
+from . import backend
+from .tensor import Tensor
+
+
+class CompileError(RuntimeError):
+    """A step tg.compile cannot replay faithfully."""
+
+
+INPUT, LEAF, EXT, CONST, OP = "input", "leaf", "external", "constant", "op"  # where a slot's array comes from
+
+
+class CompileError(RuntimeError):
+    """A step tg.compile cannot replay faithfully."""
+
+
+class _Rec:
+    """One recorded event; subclasses name their fields (all slot numbers unless said otherwise)."""
+    __slots__ = ()
+
+    def __init__(self, *values):
+        for name, v in zip(self.__slots__, values):
+            setattr(self, name, v)
+
+
+class Fwd(_Rec):
+    __slots__ = ("fn", "ins", "params", "out")      # params: the keyword params, arrays as _Ref
+
+
+class Bwd(_Rec):
+    __slots__ = ("fn", "g", "outs")                 # outs: a slot per input gradient, None where none
+
+
+class Fit(_Rec):
+    __slots__ = ("src", "out", "axes", "shape")     # a broadcast gradient summed over `axes` (tape._fit_gradient)
+
+
+class Acc(_Rec):
+    __slots__ = ("a", "b", "out")                   # a second gradient arriving at an intermediate: a + b
+
+
+class Leaf(_Rec):
+    __slots__ = ("tensor", "gi", "g", "grads")      # tensor.grad += gi (tape._increment_leaf)
+
+
+class Update(_Rec):
+    __slots__ = ("opt",)                            # opt.step()
+
+
+class Reset(_Rec):
+    __slots__ = ("tensor",)                         # tensor.grad = None (zero_grad, observed)
+
+
+class _Ref:
+    """A keyword param that is an array: which slot it reads."""
+    __slots__ = ("slot",)
+
+    def __init__(self, slot):
+        self.slot = slot
+
+    def __eq__(self, other):
+        return type(other) is _Ref and other.slot == self.slot
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"%{self.slot}"
+
+
+class GradOf:
+    """A result that is `tensor.grad`."""
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+
+def _is_array(v):
+    return type(v) is np.ndarray or (backend._cp is not None and isinstance(v, backend._cp.ndarray))
+
+
+class _Recorder:
+    """Notes the arrays and events of one eager call; installed as `_state.capture` during it."""
+
+    def __init__(self, input_arrays, candidates=()):
+        self.arrays, self.kinds, self.ids, self.steps = [], [], {}, []
+        self.tensors = {}                                       # id -> tensor whose .grad was observed
+        self.grad_none = {id(t): t._grad is None for t in candidates}
+        for k, a in enumerate(input_arrays):
+            self._add(a, (INPUT, k))
+
+    def _add(self, a, kind):
+        s = len(self.arrays)
+        self.arrays.append(a)   # held, so no id is reused while recording
+        self.kinds.append(kind)
+        self.ids[id(a)] = s
+        return s
+
+    def ref(self, a, tensor=None):
+        """The slot of array `a`; a new external or constant slot the first time it is seen."""
+        s = self.ids.get(id(a))
+        if s is not None:
+            return s
+        if tensor is None:
+            return self._add(a, (CONST, None))
+        return self._add(a, (LEAF if tensor.requires_grad and tensor._entry is None else EXT, tensor))
+
+    def template(self, v):
+        if isinstance(v, Tensor):
+            return _Ref(self.ref(v.array, v))
+        if _is_array(v):
+            return _Ref(self.ref(v))
+        if type(v) in (tuple, list):
+            return type(v)(self.template(x) for x in v)
+        return v
+
+    # -- the hooks (called by Function.apply, the sweep, Optimizer.step, mark_modified) --------
+    def forward(self, fn, inputs, params, out):
+        ins = tuple([self.ref(t.array, t) for t in inputs])
+        tpl = {k: self.template(v) for k, v in params.items()}
+        self.steps.append(Fwd(fn, ins, tpl, self._add(out, (OP, None))))
+
+    def backward(self, entry, g, grads):
+        fn = entry.function
+        if not any(type(s) is Fwd and s.fn is fn for s in self.steps):
+            raise CompileError(f"the backward reaches {entry.name} (entry #{entry.index}), an op computed "
+                               "before the compiled function was called; compute it inside the function")
+        gs = self.ref(g)  # before the outputs: a backward may return g itself (Add does)
+        outs = tuple(None if gi is None else self._add(gi, (OP, None)) for gi in grads)
+        self.steps.append(Bwd(fn, gs, outs))
+
+    def fit(self, gi, fitted):
+        src = self.ref(gi)
+        shape, axes = tuple(fitted.shape), None
+        if _is_array(gi):  # the axes tape._fit_gradient summed over (None: a numpy scalar made an array)
+            lead = gi.ndim - len(shape)
+            axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                              if n == 1 and gi.shape[lead + i] != 1)
+        self.steps.append(Fit(src, self._add(fitted, (OP, None)), axes, shape))
+
+    def accumulate(self, a, b, total):
+        self.steps.append(Acc(self.ref(a), self.ref(b), self._add(total, (OP, None))))
+
+    def leaf(self, t, gi, g, grads):
+        self.observe(t)
+        grads = tuple(None if x is None else self.ref(x) for x in grads)
+        self.steps.append(Leaf(t, self.ref(gi), self.ref(g), grads))
+        self.grad_none[id(t)] = False
+
+    def update(self, opt):
+        for p in opt.params:
+            self.observe(p)
+        self.steps.append(Update(opt))
+
+    def modified(self, a, what):
+        raise CompileError(f"an in-place write inside a compiled function ({what}) is not captured: "
+                           "use out-of-place ops (x = x + 1), and an optimizer for parameter updates")
+
+    def observe(self, t):
+        """A .grad that went from set to None since it was last seen was reset inside fn: replay that."""
+        none = t._grad is None
+        if none and self.grad_none.get(id(t)) is False:
+            self.steps.append(Reset(t))
+        self.grad_none[id(t)] = none
+        self.tensors[id(t)] = t
+
+    def candidates(self):
+        """Tensors whose .grad this call touched: the next capture watches them from its start."""
+        ts = dict(self.tensors)
+        for s in self.steps:
+            if type(s) is Update:
+                ts.update((id(p), p) for p in s.opt.params)
+        return list(ts.values())
+
+

@@ -120,7 +120,7 @@ def cmd_train(args) -> int:
     _describe(run)
     print(f"count-bigram baseline (add-1) dev loss: {count_bigram_dev_loss(run.data):.4f}")
     start, t0 = run.step, time.perf_counter()
-    fit(run, args.out_dir, max_steps=args.max_steps, progress=args.progress)
+    fit(run, args.out_dir, max_steps=args.max_steps, progress=args.progress, eager=args.eager)
     wall = time.perf_counter() - t0
     rate = (run.step - start) / max(wall, 1e-9)
     print(f"{run.step - start:,} steps in {wall:.1f} s ({rate:,.0f} steps/s); checkpoint {ckpt}")

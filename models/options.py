@@ -94,6 +94,8 @@ def add_train_options(p):
     p.add_argument("--progress", choices=["auto", "tqdm", "log", "none"], default="auto",
                    help="tqdm bar if installed (auto), a periodic log line, or nothing")
     p.add_argument("--num-samples", type=count, default=10, help="names to sample at the end (default 10)")
+    p.add_argument("--eager", action="store_true",
+                   help="run each step op by op instead of the compiled step (same losses, slower)")
 
 
 def add_sample_options(p):

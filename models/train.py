@@ -34,24 +34,28 @@ def loss_limit(vocab_size) -> float:
     return DIVERGED_FACTOR * math.log(vocab_size)
 
 
-def train_step(model, optimizer, Xb, Yb) -> float:
-    """One minibatch step -- forward, zero the gradients, backward, update -- returning the loss.
+def train_step(model, optimizer, Xb, Yb):
+    """One minibatch step -- forward, zero the gradients, backward, update -- returning the loss
+    tensor: the lecture's step, shared by training, lr-find and the benchmark, and what
+    `tg.compile` captures once and replays for `train` (unless --eager)."""
+    _, loss = model(Xb, Yb)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
 
-    The single step that training, lr-find and the benchmark share (a compiled step plugs in
-    here). When the weights are no longer finite, cross-entropy refuses the logits; then the
-    step updates nothing and returns nan, for the caller's divergence check to report.
-    """
+
+def step_loss(step, model, optimizer, Xb, Yb) -> float:
+    """Run `step` and return its loss as a number. When the weights are no longer finite,
+    cross-entropy refuses the logits before anything is updated; then this returns nan, for
+    the caller's divergence check to report."""
     try:
-        _, loss = model(Xb, Yb)
+        return step(model, optimizer, Xb, Yb).item()
     except ValueError:
         with tg.no_grad():
             if all(math.isfinite((p * 0).sum().item()) for p in model.parameters()):  # inf * 0 = nan
                 raise
         return math.nan
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
 
 
 def evaluate(model, X, Y, chunk=8192) -> float:
@@ -93,20 +97,22 @@ def _diverged(run: Run, loss, out_dir, saved_step) -> Diverged:
                     f"lr-find suggests one); {kept}", run.step, loss)
 
 
-def fit(run: Run, out_dir=None, max_steps=None, callback=None, progress="none", log=print) -> Run:
+def fit(run: Run, out_dir=None, max_steps=None, callback=None, progress="none", log=print, eager=False) -> Run:
     """Train until config.steps (or max_steps); checkpoint every ckpt_every steps, at the end and
     on Ctrl-C / a KeyboardInterrupt from callback(run, loss) -- then return with run.interrupted.
     With out_dir, the folder is locked against a second writer for the whole loop. A diverging
-    loss raises Diverged, leaving the last periodic checkpoint as it was."""
+    loss raises Diverged, leaving the last periodic checkpoint as it was. The step is compiled
+    (`tg.compile`: captured once, then replayed; bit-identical losses) unless eager=True."""
+    step = train_step if eager else tg.compile(train_step)
     if out_dir is None:
-        return _loop(run, None, max_steps, callback, progress, log)
+        return _loop(run, None, max_steps, callback, progress, log, step)
     with RunLock(out_dir, log):
         for p in clean_temp_files(out_dir):
             log(f"note: removed {p}, left by an interrupted save")
-        return _loop(run, out_dir, max_steps, callback, progress, log)
+        return _loop(run, out_dir, max_steps, callback, progress, log, step)
 
 
-def _loop(run, out_dir, max_steps, callback, progress, log):
+def _loop(run, out_dir, max_steps, callback, progress, log, step):
     cfg = run.config
     stop = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
     dev = model_device(run.model)
@@ -121,7 +127,7 @@ def _loop(run, out_dir, max_steps, callback, progress, log):
         try:
             while run.step < stop:
                 ix = tg.randint(0, n, (cfg.batch_size,), generator=run.rng, device=dev).array  # (B,)
-                loss = train_step(run.model, run.optimizer, Xtr[ix], Ytr[ix])
+                loss = step_loss(step, run.model, run.optimizer, Xtr[ix], Ytr[ix])
                 run.step += 1
                 if not loss <= limit:  # also catches nan
                     raise _diverged(run, loss, out_dir, saved)
@@ -180,7 +186,7 @@ def lr_find(config: TrainConfig, lr_min=1e-3, lr_max=1.0, num=1000) -> dict:
     for lr in lrs:
         ix = tg.randint(0, n, (run.config.batch_size,), generator=run.rng, device=dev).array
         run.optimizer.lr = float(lr)
-        loss = train_step(run.model, run.optimizer, Xtr[ix], Ytr[ix])
+        loss = step_loss(train_step, run.model, run.optimizer, Xtr[ix], Ytr[ix])
         if not loss <= limit:
             diverged_at = float(lr)
             break  # diverged: the rest of the sweep says nothing

@@ -76,6 +76,14 @@ def test_resume_via_cli_matches_straight_run(names_file, tmp_path):
     assert np.array_equal(np.load(tmp_path / "a" / LOSSES_NAME), np.load(tmp_path / "b" / LOSSES_NAME))
 
 
+def test_compiled_training_gives_the_eager_losses_bit_for_bit(names_file, tmp_path):
+    args = ["train", "--data", names_file, "--steps", "300", "--decay-at", "150", *SMALL, "--num-samples", "0"]
+    assert main([*args, "--out-dir", str(tmp_path / "compiled")]) == 0          # the default
+    assert main([*args, "--out-dir", str(tmp_path / "eager"), "--eager"]) == 0
+    compiled, eager = (np.load(tmp_path / d / LOSSES_NAME) for d in ("compiled", "eager"))
+    assert len(compiled) == 300 and np.array_equal(compiled, eager)
+
+
 def test_errors_are_clear(names_file, tmp_path, capsys):
     missing = str(tmp_path / "nope.txt")
     assert main(["train", "--data", missing, "--out-dir", str(tmp_path / "r")]) != 0

@@ -5,15 +5,7 @@ import pytest
 import tinygrad_mm as tg
 from models.dataset import make_splits
 from models.mlp import MLPConfig, MLPLanguageModel
-
-
-def train_step(model, opt, Xb, Yb):
-    """The shape of models.train's step: forward, zero_grad, backward, update; returns the loss."""
-    _, loss = model(Xb, Yb)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    return loss
+from models.train import train_step  # the step `python -m models train` compiles
 
 
 @pytest.fixture(scope="module")

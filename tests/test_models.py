@@ -198,7 +198,7 @@ def test_train_step_is_the_lecture_step(names_file):
     before = {k: v.copy() for k, v in run.model.state_dict().items()}
     with tg_no_grad():
         _, expected = run.model(X, Y)
-    assert train_step(run.model, run.optimizer, X, Y) == expected.item()
+    assert train_step(run.model, run.optimizer, X, Y).item() == expected.item()
     grad = run.model.hidden.weight.grad.numpy()
     assert np.abs(grad).max() > 0
     np.testing.assert_array_equal(run.model.state_dict()["hidden.weight"], before["hidden.weight"] - 0.1 * grad)

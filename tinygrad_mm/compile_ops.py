@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 
 from . import backend, kernels, ops, ops_index, ops_shape, optim
-from .nn import functional
+from .nn.cross_entropy import CrossEntropy, _bad_rows_message, _check_targets
 
 
 class Form:
@@ -174,7 +174,7 @@ class CrossEntropyForm(Form):
             return False
         n, c = x.shape
         ignore = self.params.get("ignore_index", -100)
-        u = backend.UNSIGNED.get(t.dtype)  # functional._check_targets' fast path: one max
+        u = backend.UNSIGNED.get(t.dtype)  # _check_targets' fast path: one max
         fast = n and u is not None and (ignore is None or not 0 <= ignore < c)
         tu = t.view(u) if fast else None
         self.t, self.rows, self.count = t, np.arange(n), n
@@ -188,7 +188,7 @@ class CrossEntropyForm(Form):
 
         def forward():                  # CrossEntropy.forward, call for call, into the buffers
             if not fast or maximum.reduce(tu) >= c:
-                if functional._check_targets(x, t, ignore) is not None:
+                if _check_targets(x, t, ignore) is not None:
                     raise RuntimeError("this batch has targets equal to ignore_index and the captured "
                                        "step had none: call the step eagerly for it")
             if tall:                    # kernels.row_max: a maximum per column
@@ -198,7 +198,7 @@ class CrossEntropyForm(Form):
             else:                       # x.max(axis=1); outputs passed positionally: faster
                 maximum.reduce(x, 1, None, m0)
             if not math.isfinite(add(m0)) and not bool(np.isfinite(m).all()):
-                raise ValueError(functional._bad_rows_message(m))
+                raise ValueError(_bad_rows_message(m))
             sub(x, m, e)
             exp(e, e)
             if bigsum:                  # kernels.row_sum
@@ -224,7 +224,7 @@ class CrossEntropyForm(Form):
 
 
 FORMS = {ops.Tanh: TanhForm, ops.Affine: AffineForm, ops_shape.Reshape: ReshapeForm,
-         ops_index.GatherRows: GatherRowsForm, functional.CrossEntropy: CrossEntropyForm}
+         ops_index.GatherRows: GatherRowsForm, CrossEntropy: CrossEntropyForm}
 
 
 def update(opt, grads=None):

@@ -24,6 +24,11 @@ class Function:
     """
     broadcasts = False
     needs_input_grad = ()
+    torch_name = None  # torch's name for this op's backward node, when not f"{class name}Backward0"
+
+    def grad_fn_name(self):
+        """torch's name for this op's backward node (AddBackward0): what repr(tensor) shows."""
+        return self.torch_name or type(self).__name__ + "Backward0"
 
     def forward(self, *arrays, **params):
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, *arrays)")

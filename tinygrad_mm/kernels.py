@@ -48,7 +48,14 @@ def scatter_add_rows(idx, rows, n):
         if idx.size * n <= ONEHOT_MAX and (d > NARROW or idx.size < MANY_ROWS):
             onehot = np.zeros((n, idx.size), dtype=rows.dtype)   # (n, K)
             onehot[idx, np.arange(idx.size)] = 1
-            return onehot @ rows                                  # (n, D)
+            out = onehot @ rows                                   # (n, D)
+            if np.isfinite(out).all():
+                return out
+            # a nan or inf in rows would reach every row through 0 * inf = nan: only add.at keeps
+            # it to the rows it was gathered from (as torch's index backward does)
+            out = np.zeros((n, d), dtype=rows.dtype)
+            np.add.at(out, idx, rows)
+            return out
         out = np.empty((n, d), dtype=rows.dtype)
         for j in range(d):  # float64 accumulation inside bincount, one pass per column
             out[:, j] = np.bincount(idx, weights=rows[:, j], minlength=n)

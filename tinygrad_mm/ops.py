@@ -105,6 +105,7 @@ def power(x, p):
 class PowTensor(Function):
     """a ** b with a tensor exponent (and 2 ** t: a constant base)."""
     broadcasts = True
+    torch_name = "PowBackward1"
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -127,6 +128,7 @@ class PowTensor(Function):
 
 class Cast(Function):
     """x converted to another dtype; the gradient flows back converted to x's dtype."""
+    torch_name = "ToCopyBackward0"
 
     def forward(self, x, dtype):
         self.dtype = x.dtype
@@ -177,6 +179,10 @@ class Matmul(Function):
     """a @ b for 1-D, 2-D and batched (broadcast) operands, as numpy.matmul."""
     broadcasts = True  # batch dimensions broadcast; the tape sums their gradients
 
+    def grad_fn_name(self):
+        return {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (2, 2): "MmBackward0"}.get(
+            (self.a.ndim, self.b.ndim), "UnsafeViewBackward0")
+
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"matmul needs at least 1-D operands, got shapes {a.shape} and {b.shape}")
@@ -208,6 +214,11 @@ class Matmul(Function):
 
 class Affine(Function):
     """x @ w.T + b in one tape entry (torch layout: w is (out_features, in_features)): nn.Linear's op."""
+
+    def grad_fn_name(self):  # what torch's F.linear records
+        if self.x.ndim != 2:
+            return "ViewBackward0"
+        return "AddmmBackward0" if len(self.needs_input_grad) == 3 else "MmBackward0"
 
     def forward(self, x, w, b=None):
         if x.shape[-1] != w.shape[1]:

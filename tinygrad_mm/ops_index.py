@@ -18,6 +18,7 @@ from .grad_mode import _state, mark_modified
 
 class GatherRows(Function):
     """table[idx]: rows of a (num, dim) table gathered by an integer array of any shape."""
+    torch_name = "IndexBackward0"
 
     def forward(self, table, idx):
         self.idx, self.n = idx, table.shape[0]
@@ -29,6 +30,14 @@ class GatherRows(Function):
 
 class Index(Function):
     """x[basic][advanced]: a view by ints and slices, then a gather by index arrays."""
+
+    def grad_fn_name(self):  # torch names the node of the last step it applied
+        if self.advanced is not None:
+            return "IndexBackward0"
+        steps = [i for i in self.basic if i is not Ellipsis and i != slice(None)]
+        last = steps[-1] if steps else None
+        return ("SliceBackward0" if isinstance(last, slice) else "UnsqueezeBackward0" if last is None and steps
+                else "SelectBackward0" if steps else "AliasBackward0")
 
     def forward(self, x, basic, advanced):
         self.shape, self.basic, self.advanced = x.shape, basic, advanced
@@ -53,6 +62,7 @@ class Index(Function):
 
 class IndexPut(Function):
     """x with v written at [basic][advanced] (out of place): x[index] = v on a recorded tensor."""
+    torch_name = "CopySlices"
     broadcasts = True  # v broadcasts to the indexed region; the tape reduces its gradient
 
     def forward(self, x, v, basic, advanced):

@@ -23,6 +23,9 @@ def _scalar_axis(x, axis):
 
 
 class Sum(Function):
+    def grad_fn_name(self):  # torch: SumBackward0 for a full sum, SumBackward1 over dims
+        return "SumBackward0" if self.axis is None else "SumBackward1"
+
     def forward(self, x, axis=None, keepdims=False):
         axis = _scalar_axis(x, axis)
         self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
@@ -33,6 +36,9 @@ class Sum(Function):
 
 
 class Mean(Function):
+    def grad_fn_name(self):
+        return "MeanBackward0" if self.axis is None else "MeanBackward1"
+
     def forward(self, x, axis=None, keepdims=False):
         axis = _scalar_axis(x, axis)
         self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
@@ -48,6 +54,9 @@ class Max(Function):
     """Maximum over axes; tied maxima share the gradient equally (torch.amax semantics)."""
     name = "max"
 
+    def grad_fn_name(self):  # torch: x.max() is MaxBackward1, amax over dims AmaxBackward0
+        return f"{self.name.capitalize()}Backward1" if self.axis is None else f"A{self.name}Backward0"
+
     def pick(self, x, axis):
         return x.max(axis=axis, keepdims=True)
 
@@ -61,12 +70,17 @@ class Max(Function):
                                                            if axis is not None and i not in axis])
 
     def backward(self, g):          # slope 1 at the maximum (split among ties), 0 elsewhere
-        mask = (self.x == self.out).astype(g.dtype)
+        xp = xp_of(g)
+        if self.axis is None:       # torch (CPU): zeros, then g / count written at the maxima only,
+            out = self.out.reshape(())  # so a nan g stays off the other entries; a nan maximum picks the nans
+            hit = xp.isnan(self.x) if bool(xp.isnan(out)) else self.x == out
+            gx = xp.zeros(self.x.shape, dtype=g.dtype)
+            gx[hit] = g.reshape(()) / hit.sum()  # g is (1, ..., 1) under keepdims
+            return gx
+        mask = (self.x == self.out).astype(g.dtype)  # over dims, torch multiplies: a nan g spreads
         mask /= mask.sum(axis=self.axis, keepdims=True)
-        if self.axis is not None and not self.keepdims:
-            g = xp_of(g).expand_dims(g, self.axis)
-        elif self.axis is None:
-            g = g.reshape((1,) * self.x.ndim)
+        if not self.keepdims:
+            g = xp.expand_dims(g, self.axis)
         return mask * g
 
 
@@ -116,6 +130,7 @@ class Std(Var):
 
 class Norm(Function):
     """The vector p-norm over axes (torch.linalg.vector_norm); backward is torch's norm_backward."""
+    torch_name = "LinalgVectorNormBackward0"
 
     def forward(self, x, p=2.0, axis=None, keepdims=False):
         xp = xp_of(x)
@@ -159,6 +174,7 @@ class Norm(Function):
 
 class TakeAlong(Function):
     """x's entries at `idx` along one axis (what torch's max(dim) returns as values)."""
+    torch_name = "MaxBackward0"
 
     def forward(self, x, idx, axis, keepdims=True):
         if x.ndim == 0:

@@ -10,6 +10,7 @@ from .grad_mode import storage
 
 class Reshape(Function):
     """x laid out in another shape; with view=True it must share x's memory (torch's view)."""
+    torch_name = "ViewBackward0"
 
     def forward(self, x, shape, view=False):
         self.shape = x.shape

@@ -87,6 +87,7 @@ class Exp2(Function):
 
 class Clamp(Function):
     """x limited to [lo, hi] (either may be None); the gradient passes where lo <= x <= hi."""
+    torch_name = "ClampBackward1"
 
     def forward(self, x, lo=None, hi=None):
         xp = xp_of(x)

@@ -31,7 +31,7 @@ class Entry:
     """One recorded op: the op itself (`function`, with what its forward saved), its input
     tensors, its place on the tape, and the adjoint its output accumulates during a sweep."""
     __slots__ = ("function", "inputs", "index", "tape", "adjoint", "grad_out", "out_shape",
-                 "out_dtype", "stamp", "in_shapes", "sources", "device", "_name", "retains", "__weakref__")
+                 "out_dtype", "stamp", "in_shapes", "sources", "device", "_name", "_torch_name", "retains", "__weakref__")
 
     def __init__(self, function, inputs, index, tape, out):
         self.function, self.inputs, self.index, self.tape = function, inputs, index, tape
@@ -43,6 +43,8 @@ class Entry:
         self.retains = None    # the output tensor, once retain_grad() asked for its gradient
 
     name = property(lambda self: self._name or type(self.function).__name__, doc="The op's name, e.g. 'Tanh'.")
+    torch_name = property(lambda self: self._torch_name if self.function is None else self.function.grad_fn_name(),
+                          doc="torch's name for the same backward node (AddBackward0), as repr(tensor) shows it.")
     freed = property(lambda self: self.inputs is None, doc="Swept: the op's saved arrays are gone.")
 
     def free(self):
@@ -58,6 +60,7 @@ class Entry:
         first = inputs[0].array if inputs else None
         self.device = "cpu" if first is None or type(first) is np.ndarray else backend.device_of(first)
         self._name = type(self.function).__name__
+        self._torch_name = self.function.grad_fn_name()
         self.function = self.inputs = self.retains = None
 
     def __repr__(self):

@@ -37,7 +37,7 @@ def format_tensor(t):
     if t.device != "cpu":
         extra.append(f"device='{t.device}'")
     if t.entry is not None:
-        extra.append(f"grad_fn=<{t.entry.name}>")
+        extra.append(f"grad_fn=<{t.entry.torch_name}>")
     elif t.requires_grad:
         extra.append("requires_grad=True")
     return "tensor(" + body + "".join(", " + e for e in extra) + ")"

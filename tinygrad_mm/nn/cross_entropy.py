@@ -45,6 +45,7 @@ def _check_targets(logits, target, ignore_index):
 
 
 class CrossEntropy(Function):
+    torch_name = "NllLossBackward0"  # torch's cross_entropy ends in nll_loss
     """Mean (or sum, or per-row) of -log softmax(logits)[target], in one tape entry.
 
     forward: log-sum-exp with the row maximum subtracted; backward: (softmax - onehot) * g,

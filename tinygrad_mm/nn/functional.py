@@ -29,6 +29,7 @@ def linear(input, weight, bias=None):
 
 
 class EmbeddingRows(ops_index.GatherRows):
+    torch_name = "EmbeddingBackward0"
     """weight[idx] whose backward leaves the padding row at zero and, with scale_grad_by_freq,
     divides each lookup's gradient by how often its index occurs in idx."""
 

@@ -60,6 +60,7 @@ def _class_weight(weight, input, n_classes):
 
 
 class NLL(Function):
+    torch_name = "NllLossBackward0"
     """-weight[t] * x[t] per sample (x holds log-probabilities), reduced; one tape entry.
 
     x is (C,), (N, C) or (N, C, d1, ...) with the class on axis 1; it is viewed as rows (M, C)

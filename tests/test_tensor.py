@@ -1,9 +1,6 @@
 """Tests for Tensor and creation: dtypes, generators, properties, repr, constants, and makemore's idioms."""
-import json
-
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, strategies as st
 
 import tinygrad_mm as tg

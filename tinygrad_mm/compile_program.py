@@ -12,7 +12,7 @@ import numpy as np
 
 from . import backend, compile_ops
 from .compile_record import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, _is_array, _Ref
-from .tape import _increment_leaf
+from .sweep import increment_leaf
 from .tensor import _wrap
 
 
@@ -158,7 +158,7 @@ class Program:
         self.instrs.append(backward)
 
     def _fit(self, i, step):
-        if step.axes is None:  # a numpy scalar gradient made a 0-d array, as tape._fit_gradient does
+        if step.axes is None:  # a numpy scalar gradient made a 0-d array, as sweep.fit_gradient does
             env, src, o = self.env, step.src, step.out
             self.instrs.append(lambda: env.__setitem__(o, np.asarray(env[src])))
             return
@@ -190,14 +190,14 @@ class Program:
                 self.python.add(id(f))
                 self.assigned[id(t)] = gi
                 return
-            self.instrs.append(partial(_increment_leaf, t, gi, g, grads))
+            self.instrs.append(partial(increment_leaf, t, gi, g, grads))
             self.assigned.pop(id(t), None)  # its .grad is no longer that one buffer
             if not self._resets_first(t):
                 self.fixes.append((t, gi))
             return
         gi, g, gs = step.gi, step.g, step.grads
         self.assigned.pop(id(t), None)
-        self.instrs.append(lambda: _increment_leaf(t, env[gi], env[g],
+        self.instrs.append(lambda: increment_leaf(t, env[gi], env[g],
                                                    tuple(None if s is None else env[s] for s in gs)))
 
     def _resets_first(self, t):

@@ -1,7 +1,7 @@
 """What tg.compile records while it runs a step eagerly: slots (arrays) and events.
 
 The recorder is installed as `grad_mode._state.capture`; Function.apply, the sweep
-(tape._Sweep), Optimizer.step and mark_modified call its hooks. Each array the step reads or
+(sweep._Sweep), Optimizer.step and mark_modified call its hooks. Each array the step reads or
 makes gets a *slot*, numbered in order of appearance (so two calls of the same program number
 them alike); an event (`Fwd`, `Bwd`, `Fit`, `Acc`, `Leaf`, `Update`, `Reset`) names slots.
 """
@@ -16,10 +16,6 @@ class CompileError(RuntimeError):
 
 
 INPUT, LEAF, EXT, CONST, OP = "input", "leaf", "external", "constant", "op"  # where a slot's array comes from
-
-
-class CompileError(RuntimeError):
-    """A step tg.compile cannot replay faithfully."""
 
 
 class _Rec:
@@ -40,7 +36,7 @@ class Bwd(_Rec):
 
 
 class Fit(_Rec):
-    __slots__ = ("src", "out", "axes", "shape")     # a broadcast gradient summed over `axes` (tape._fit_gradient)
+    __slots__ = ("src", "out", "axes", "shape")     # a broadcast gradient summed over `axes` (sweep.fit_gradient)
 
 
 class Acc(_Rec):
@@ -48,7 +44,7 @@ class Acc(_Rec):
 
 
 class Leaf(_Rec):
-    __slots__ = ("tensor", "gi", "g", "grads")      # tensor.grad += gi (tape._increment_leaf)
+    __slots__ = ("tensor", "gi", "g", "grads")      # tensor.grad += gi (sweep.increment_leaf)
 
 
 class Update(_Rec):
@@ -140,7 +136,7 @@ class _Recorder:
     def fit(self, gi, fitted):
         src = self.ref(gi)
         shape, axes = tuple(fitted.shape), None
-        if _is_array(gi):  # the axes tape._fit_gradient summed over (None: a numpy scalar made an array)
+        if _is_array(gi):  # the axes sweep.fit_gradient summed over (None: a numpy scalar made an array)
             lead = gi.ndim - len(shape)
             axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
                                               if n == 1 and gi.shape[lead + i] != 1)

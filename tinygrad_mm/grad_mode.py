@@ -23,6 +23,7 @@ class _State:
 
 
 _state = _State()
+tapes = weakref.WeakSet()  # every Tape registers here, for trimming the in-place log
 
 
 class no_grad:
@@ -85,9 +86,21 @@ def mark_modified(a, what):
 
 def trim_modified():
     """Forget modifications no live entry can be affected by (older than every live entry)."""
-    from .tape import oldest_live_stamp  # the tapes are a floor above; only called when the log is long
     oldest = oldest_live_stamp()
     _state.modified = [m for m in _state.modified if m[0] > oldest and m[1]() is not None]
+
+
+def oldest_live_stamp():
+    """The in-place version at which the oldest unswept entry on any tape was recorded."""
+    oldest = _state.version
+    for tape in list(tapes):
+        for r in tape._live:
+            e = r() if r is not None else None
+            if e is not None:
+                oldest = min(oldest, e.stamp)
+                break  # entries are in recording order: the first live one is the oldest
+    return oldest
+
 
 
 def check_unmodified(entry):

@@ -258,7 +258,7 @@ def _directions(fn, ts, i, a, v, eps, atol, rtol, rng, n):
     """Compare <grad, u> with the numeric directional derivative along n random directions u."""
     t = ts[i]
     x0 = t.array.copy()
-    rows, ana, num = [], [], []
+    ana, num = [], []
     for k in range(n):
         u = rng.standard_normal(t.shape)
         with no_grad():

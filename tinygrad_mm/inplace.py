@@ -15,14 +15,13 @@ import weakref
 
 import numpy as np
 
-from .grad_mode import _state, storage
+from .grad_mode import _state, storage, tapes
 
 _views = {}  # id(view) -> (weak view, base tensor, view op, creation entry id): views written at least once
 
 
 def _live_entries():
-    from .tape import _tapes  # the tapes are a floor above the tensor
-    for tape in list(_tapes):
+    for tape in list(tapes):
         for r in tape._live:
             e = r() if r is not None else None
             if e is not None and e.inputs is not None:

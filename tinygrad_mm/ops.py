@@ -2,7 +2,7 @@
 
 Every backward works on raw arrays and returns one gradient per input. Binary
 elementwise ops set `broadcasts = True` and return output-shaped gradients: the tape
-reduces them over broadcast dimensions in one place (tape._fit_gradient).
+reduces them over broadcast dimensions in one place (sweep.fit_gradient).
 Where a kernels.* call stands in for a numpy one, its docstring gives the plain version. A backward
 never writes into `g` or into what forward saved; it only mutates arrays it just made.
 """

@@ -10,8 +10,8 @@ import numpy as np
 
 from . import backend
 from . import dtypes as _dtypes
-from .coerce import as_tensor, operands, promote_all
-from .ops_select import Where
+from .coerce import as_tensor, promote_all
+from .ops_select import where  # noqa: F401 -- torch.where
 from .tensor import Tensor, _wrap
 
 
@@ -79,20 +79,6 @@ clip = clamp
 
 def matmul(a, b):
     return as_tensor(a) @ b
-
-
-def where(condition, input, other):  # noqa: A002 -- torch's parameter names
-    """input where condition holds, else other; the two promote as a binary op's operands do."""
-    cond = as_tensor(condition)
-    if cond.dtype != np.bool_:
-        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
-                           f"{cond.dtype}")
-    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        input = as_tensor(input, device=cond.device)  # two numbers: torch's default dtypes
-    a, b = operands(input, other)
-    if type(cond.array) is not type(a.array):
-        raise RuntimeError(f"where: the condition is on {cond.device} but the values are on {a.device}")
-    return Where.apply(a, b, cond=cond.array)
 
 
 # -- joining: dtypes promote across the inputs, as torch.cat does -----------------------------

@@ -1,5 +1,8 @@
 """Selecting and copying ops: where, gather, expand, repeat, clone -- forward beside local derivative."""
-from . import kernels
+import numpy as np
+
+from . import coerce, kernels
+from . import tensor as _tensor  # partly built while tensor.py imports its mixins
 from .backend import xp_of
 from .function import Function
 
@@ -68,3 +71,17 @@ class Clone(Function):
 
     def backward(self, g):
         return g
+
+
+def where(condition, input, other):  # noqa: A002 -- torch's parameter names
+    """input where condition holds, else other; the two promote as a binary op's operands do."""
+    cond = coerce.as_tensor(condition)
+    if cond.dtype != np.bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{cond.dtype}")
+    if not isinstance(input, _tensor.Tensor) and not isinstance(other, _tensor.Tensor):
+        input = coerce.as_tensor(input, device=cond.device)  # two numbers: torch's default dtypes
+    a, b = coerce.operands(input, other)
+    if type(cond.array) is not type(a.array):
+        raise RuntimeError(f"where: the condition is on {cond.device} but the values are on {a.device}")
+    return Where.apply(a, b, cond=cond.array)

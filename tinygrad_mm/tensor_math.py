@@ -206,12 +206,12 @@ class TensorMath:
 
     def where(self, condition, other):
         """self where condition holds, else other (torch's x.where(cond, y))."""
-        from .functions import where
+        from .ops_select import where
         return where(condition, self, other)
 
     def masked_fill(self, mask, value):
         """A copy with `value` where the bool `mask` (broadcast to self) is True; self's dtype."""
-        from .functions import where
+        from .ops_select import where
         v = value.to(dtype=self.dtype) if isinstance(value, _tensor.Tensor) else \
             _wrap(_xp(self).asarray(value, dtype=self.dtype))
         if v.ndim:

@@ -119,3 +119,12 @@ def test_repr_as_torch():
         assert repr(tg.tensor(v)) == repr(torch.tensor(v))
     assert repr(tg.tensor([1.5], dtype=tg.float64)) == repr(torch.tensor([1.5], dtype=torch.float64))
     assert repr(tg.tensor([2.0], requires_grad=True)) == repr(torch.tensor([2.0], requires_grad=True))
+
+
+def test_zeros_like_and_ones_like_take_dtype_as_torch():
+    import torch
+    x = tg.tensor([1.5, 2.5])
+    for ours, theirs in ((tg.zeros_like(x, dtype=tg.int64), torch.zeros_like(torch.tensor([1.5, 2.5]), dtype=torch.int64)),
+                         (tg.ones_like(x, dtype=tg.float64), torch.ones_like(torch.tensor([1.5, 2.5]), dtype=torch.float64)),
+                         (tg.ones_like(x), torch.ones_like(torch.tensor([1.5, 2.5])))):
+        assert str(ours.dtype) == str(theirs.dtype) and ours.tolist() == theirs.tolist()

@@ -39,12 +39,14 @@ def ones(*shape, dtype=np.float32, device="cpu", requires_grad=False):
     return _make(backend.module_for(device).ones(_shape(shape), dtype=dtype), "cpu", requires_grad)
 
 
-def zeros_like(t, requires_grad=False):
-    return zeros(t.shape, dtype=t.dtype, device=t.device, requires_grad=requires_grad)
+def zeros_like(t, dtype=None, device=None, requires_grad=False):
+    return zeros(t.shape, dtype=t.array.dtype if dtype is None else dtype, device=device or t.device,
+                 requires_grad=requires_grad)
 
 
-def ones_like(t, requires_grad=False):
-    return ones(t.shape, dtype=t.dtype, device=t.device, requires_grad=requires_grad)
+def ones_like(t, dtype=None, device=None, requires_grad=False):
+    return ones(t.shape, dtype=t.array.dtype if dtype is None else dtype, device=device or t.device,
+                requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device="cpu"):

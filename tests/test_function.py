@@ -136,3 +136,18 @@ def test_mixing_devices_raises_before_recording():
             with pytest.raises(TypeError, match=r"(?s)cpu.*cuda|cuda.*cpu"):
                 f()
             assert len(tape) == 0
+
+
+def test_a_forward_returning_a_tensor_is_refused_at_apply_naming_the_op():
+    class Twice(Function):
+        def forward(self, x):
+            return tg.tensor(x * 2)          # a Tensor, not an array: the mistake
+
+        def backward(self, g):
+            return 2 * g
+
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with Tape() as tape:
+        with pytest.raises(TypeError, match=r"Twice\.forward returned a Tensor.*raw arrays"):
+            Twice.apply(x)
+        assert len(tape) == 0                # refused before anything was recorded

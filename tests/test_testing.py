@@ -117,7 +117,7 @@ def test_wrong_gradient_fails_with_the_property_input_and_hint():
     e = failure(WrongGradient, softplus_ref, arrays())
     msg = str(e)
     assert e.prop == "gradient matches finite differences"
-    assert msg.startswith("check_op(WrongGradient) failed: gradient matches finite differences")
+    assert msg.startswith("check_op(WrongGradient): this property does not hold: gradient matches finite differences")
     assert "smallest failing example" in msg and "input 0: float64 shape" in msg and "params: {}" in msg
     assert "2× numeric" in msg  # gradcheck's hint is carried into the message
 

@@ -132,7 +132,7 @@ class OpCheckError(AssertionError):
     def __init__(self, op_name, prop, case, detail, seed=None):
         self.op_name, self.prop, self.case, self.detail, self.seed = op_name, prop, case, detail, seed
         extra = "" if seed is None else f"\n  upstream gradient: rng seed {seed}"
-        super().__init__(f"check_op({op_name}) failed: {prop}\n"
+        super().__init__(f"check_op({op_name}): this property does not hold: {prop}\n"
                          f"smallest failing example (shrunk by Hypothesis):\n{case.describe()}{extra}\n"
                          + "  " + detail.replace("\n", "\n  "))
 

@@ -32,12 +32,22 @@ def format_tensor(t):
         width = 5 if not a.all() else 4
         formatter = {"bool": lambda v: str(v).rjust(width)}
     body = np.array2string(a, separator=", ", threshold=1000, edgeitems=3, prefix="tensor(", formatter=formatter,
-                           max_line_width=80)  # torch's linewidth
-    extra = [f"dtype={t.dtype!r}"] if t.array.dtype not in _DEFAULT else []
+                           max_line_width=80 + max(a.ndim - 1, 0))  # torch's linewidth, rows indented
+    suffixes = [f"dtype={t.dtype!r}"] if t.array.dtype not in _DEFAULT else []
     if t.device != "cpu":
-        extra.append(f"device='{t.device}'")
+        suffixes.append(f"device='{t.device}'")
     if t.entry is not None:
-        extra.append(f"grad_fn=<{t.entry.torch_name}>")
+        suffixes.append(f"grad_fn=<{t.entry.torch_name}>")
     elif t.requires_grad:
-        extra.append("requires_grad=True")
-    return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+        suffixes.append("requires_grad=True")
+    # torch (_tensor_str._str_intern): a suffix that would pass column 80 starts a new line
+    text = "tensor(" + body
+    last = len(text) - text.rfind("\n") + 1 if "\n" in text else len(text) + 1
+    for suffix in suffixes:
+        if last + len(suffix) + 2 > 80:
+            text += ",\n" + " " * len("tensor(") + suffix
+            last = len("tensor(") + len(suffix)
+        else:
+            text += ", " + suffix
+            last += len(suffix) + 2
+    return text + ")"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import errno
 import glob
 import os
-import tempfile
+
+from tinygrad_mm import checkpoint
 
 from .config import RunError
 
@@ -15,30 +16,8 @@ TMP_SUFFIX = ".tmp"  # temp files are ".NAME.<random>.tmp", as checkpoint.save m
 def atomic_write(path, write, mode="wb"):
     """Call write(file) on a temp file in path's folder, fsync it, then os.replace it onto path:
     readers see the old file or the new one, never a partial one (a crash leaves a temp file,
-    which clean_temp_files removes on the next start)."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                               prefix="." + os.path.basename(path) + ".", suffix=TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
-
-
-def _umask():
-    mask = os.umask(0)  # the only way to read it is to set it; put it straight back
-    os.umask(mask)
-    return mask
+    which clean_temp_files removes on the next start). The checkpoint's own writer."""
+    return checkpoint.atomic_write(path, write, mode)
 
 
 def clean_temp_files(out_dir) -> list[str]:

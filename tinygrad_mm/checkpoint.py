@@ -78,13 +78,19 @@ def save(path, state):
     if _META in arrays:
         raise ValueError(f"{_META!r} is reserved")
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def atomic_write(path, write, mode="wb"):
+    """Call write(file) on a temp file in path's folder (".NAME.<random>.tmp"), fsync it, then
+    os.replace it onto path: readers see the old file or the new one, never a partial one."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                               prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give the file np.savez's usual mode
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give the file the usual mode
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -1,17 +1,17 @@
 """Shared helpers for tests/test_ops_*.py: torch parity on any device, and gradcheck settings."""
 import numpy as np
+
+from tinygrad_mm.compare import torch_tolerances
 import torch
 
 from tinygrad_mm import Tensor, backend, gradcheck
 
 GC = dict(eps=1e-6, atol=1e-5, rtol=1e-3)  # the gradcheck standard: float64, central differences
 
-# float64: our 1e-7 standard; float32: torch.testing.assert_close's defaults
-TOL = {np.float64: dict(rtol=1e-7, atol=1e-7), np.float32: dict(rtol=1.3e-6, atol=1e-5)}
-
-
 def tol(dtype):
-    return TOL[np.dtype(dtype).type]
+    """The one tolerance table (compare.torch_tolerances): 1e-7 in float64, torch's defaults in float32."""
+    rtol, atol = torch_tolerances(dtype)
+    return dict(rtol=rtol, atol=atol)
 
 
 def check_torch(fn, torch_fn, arrays, device="cpu", seed=0, **tolerances):

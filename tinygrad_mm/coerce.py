@@ -66,6 +66,15 @@ def _host(x):
     return x
 
 
+def host_array(x):
+    """A numpy array with x's values: from a Tensor, a numpy/cupy array, a torch tensor, a list."""
+    if isinstance(x, _tensor.Tensor):
+        return backend.to_numpy(x.array)
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor (without importing torch)
+        return x.detach().cpu().numpy()
+    return backend.to_numpy(x) if hasattr(x, "dtype") and hasattr(x, "shape") else np.asarray(x)
+
+
 def as_tensor(data, dtype=None, device=None):
     """A Tensor sharing memory with `data` when it is already an array of that dtype and device."""
     if isinstance(data, _tensor.Tensor):

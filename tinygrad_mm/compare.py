@@ -2,6 +2,7 @@
 import numpy as np
 
 from . import backend
+from .coerce import host_array
 from .tensor import Tensor
 
 
@@ -28,7 +29,7 @@ class Comparison:
 
 def cmp(name, ours, reference, rtol=1e-5, atol=1e-8):
     """Compare an array with a reference entry by entry (makemore part 4's `cmp`); returns a Comparison."""
-    a, b = _host(ours), _host(reference)
+    a, b = host_array(ours), host_array(reference)
     if a.shape != b.shape:
         raise ValueError(f"{name}: shapes differ: {a.shape} vs reference {b.shape}")
     diff = float(np.abs(a.astype(np.float64) - b).max(initial=0.0))
@@ -43,13 +44,6 @@ def format_comparisons(rows):
     return "\n".join(r.format(width) for r in rows)
 
 
-def _host(x):
-    """A numpy array from a Tensor, a numpy/cupy array, or a torch tensor."""
-    if isinstance(x, Tensor):
-        return backend.to_numpy(x.array)
-    if hasattr(x, "detach"):  # torch
-        return x.detach().cpu().numpy()
-    return np.asarray(backend.to_numpy(x) if hasattr(x, "dtype") else x)
 
 
 class TorchMismatch(AssertionError):
@@ -64,7 +58,7 @@ def compare_with_torch(fn, torch_fn, inputs, *, grad_output=None, rtol=None, ato
     Returns the list of Comparison rows; raises TorchMismatch listing every row that failed.
     """
     import torch
-    arrays = [_host(x) for x in inputs]
+    arrays = [host_array(x) for x in inputs]
     ours = [Tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
     theirs = [torch.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
     out, tout = fn(*ours), torch_fn(*theirs)

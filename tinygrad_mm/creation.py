@@ -9,6 +9,7 @@ import numpy as np
 from . import backend
 from . import random as _random
 from .random import Generator, default_generator, manual_seed, seed, initial_seed  # re-exported
+from .coerce import host_array
 from .tensor import Tensor, _wrap
 
 
@@ -65,9 +66,6 @@ def _device(device):
     return device
 
 
-def _host(x):
-    """The host numpy array behind a Tensor (copied from the GPU if need be), array or list."""
-    return backend.to_numpy(x.array) if isinstance(x, Tensor) else np.asarray(x)
 
 
 def randn(*size, generator=None, dtype=np.float32, device="cpu", requires_grad=False):
@@ -105,7 +103,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     """torch.multinomial: num_samples category indices per row of the (unnormalized) weights
     `input` (1-d or 2-d), as int64 on input's device."""
     device = input.device if isinstance(input, Tensor) else "cpu"
-    return _make(_random.multinomial_array(_host(input), num_samples, replacement, generator),
+    return _make(_random.multinomial_array(host_array(input), num_samples, replacement, generator),
                  device, False)
 
 
@@ -120,11 +118,11 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, device="cpu
         device = _device(device)
         return _make(_random.normal_array(_shape((size,)), dtype or np.float32, generator, mean, std),
                      device, requires_grad)
-    m, s = (_host(x) if isinstance(x, (Tensor, np.ndarray)) else x for x in (mean, std))
+    m, s = (host_array(x) if isinstance(x, (Tensor, np.ndarray)) else x for x in (mean, std))
     if isinstance(std, (Tensor, np.ndarray)) and not (s >= 0).all():
         raise ValueError("normal expects all elements of std >= 0.0")
     device = tensors[0].device if isinstance(tensors[0], Tensor) else device
-    out_dtype = dtype or _host(tensors[0]).dtype
+    out_dtype = dtype or host_array(tensors[0]).dtype
     out = np.empty(np.broadcast_shapes(np.shape(m), np.shape(s)), out_dtype)
     if isinstance(std, (Tensor, np.ndarray)):
         _random.normal_(out, 0.0, 1.0, generator)

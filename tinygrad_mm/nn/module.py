@@ -4,6 +4,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
+from ..coerce import host_array
 from ..tensor import Tensor
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])  # torch's return value
@@ -150,7 +151,7 @@ class Module:
                 parts.append("shape mismatch: " + "; ".join(mismatched))
             raise ValueError(f"state dict does not fit {type(self).__name__}: " + " | ".join(parts))
         # convert everything first: a failing conversion must not leave the model half-loaded
-        values = {k: backend.to_device(_host(state[k]), t.device).astype(t.dtype, copy=True)
+        values = {k: backend.to_device(host_array(state[k]), t.device).astype(t.dtype, copy=True)
                   for k, t in own.items() if k in state}
         for k, t in own.items():
             if k in values:
@@ -175,10 +176,3 @@ class Module:
         return "\n".join(lines)
 
 
-def _host(v):
-    """A state-dict value as a numpy array: numpy/cupy arrays, our Tensors, torch tensors."""
-    if isinstance(v, Tensor):
-        return backend.to_numpy(v.array)
-    if hasattr(v, "detach") and hasattr(v, "cpu"):   # a torch tensor (without importing torch)
-        return v.detach().cpu().numpy()
-    return backend.to_numpy(v) if hasattr(v, "dtype") else np.asarray(v)

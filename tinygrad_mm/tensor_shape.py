@@ -285,31 +285,9 @@ def _sizes(sizes):
     return tuple(int(n) for n in sizes)
 
 
-def reduce_axes(t, dim, axis, keepdim, keepdims):
-    """Normalize torch-style (dim, keepdim) and numpy-style (axis, keepdims) to forward params."""
-    if dim is not None and axis is not None:
-        raise TypeError("pass dim or axis, not both")
-    ax = dim if dim is not None else axis
-    keep = bool(keepdim if keepdims is None else keepdims)
-    if ax is None:
-        return {"axis": None, "keepdims": keep}
-    ax = (ax,) if isinstance(ax, (int, np.integer)) else tuple(ax)
-    if not ax:  # dim=() reduces every dimension, as torch
-        return {"axis": None, "keepdims": keep}
-    nd = t.ndim
-    norm = []
-    for a in ax:
-        if not -max(nd, 1) <= a < max(nd, 1):  # a 0-d tensor accepts dim 0 and -1, as torch
-            raise IndexError(f"Dimension out of range (expected to be in range of [{-max(nd, 1)}, "
-                             f"{max(nd, 1) - 1}], but got {a}) for a tensor of shape {t.shape}")
-        norm.append(a % max(nd, 1))
-    if len(set(norm)) != len(norm):
-        raise RuntimeError(f"dim {norm[0]} appears multiple times in the list of dims {ax}")
-    return {"axis": tuple(sorted(norm)), "keepdims": keep}
-
-
 from . import backend, ops_index, ops_reduce, ops_select, ops_shape  # noqa: E402  -- ops are built on Tensor
 from . import tensor as _tensor  # noqa: E402  -- partly built while tensor.py imports this
+from .coerce import reduce_axes  # noqa: E402
 
 
 def _wrap(array):

@@ -75,6 +75,18 @@ def host_array(x):
     return backend.to_numpy(x) if hasattr(x, "dtype") and hasattr(x, "shape") else np.asarray(x)
 
 
+def leaf_tensors(inputs):
+    """Tensors as they are; arrays and lists as new leaves, requiring grad when floating point."""
+    out = []
+    for x in inputs:
+        if isinstance(x, _tensor.Tensor):
+            out.append(x)
+        else:
+            arr = np.asarray(x) if not hasattr(x, "dtype") else x
+            out.append(_tensor.Tensor(arr, requires_grad=arr.dtype.kind == "f"))
+    return out
+
+
 def as_tensor(data, dtype=None, device=None):
     """A Tensor sharing memory with `data` when it is already an array of that dtype and device."""
     if isinstance(data, _tensor.Tensor):

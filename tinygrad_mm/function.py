@@ -26,6 +26,20 @@ class Function:
     needs_input_grad = ()
     torch_name = None  # torch's name for this op's backward node, when not f"{class name}Backward0"
 
+    def saved_arrays(self):
+        """(name, array) for every array forward saved on self (inside tuples and lists too):
+        what print(tape) counts, what the in-place check inspects, what check_op guards."""
+        out = []
+        for k, v in vars(self).items():
+            stack = [(f"self.{k}", v)]
+            while stack:
+                name, x = stack.pop()
+                if isinstance(x, (tuple, list)):
+                    stack.extend((f"{name}[{j}]", y) for j, y in enumerate(x))
+                elif hasattr(x, "dtype") and hasattr(x, "nbytes") and hasattr(x, "base"):
+                    out.append((name, x))
+        return out
+
     def grad_fn_name(self):
         """torch's name for this op's backward node (AddBackward0): what repr(tensor) shows."""
         return self.torch_name or type(self).__name__ + "Backward0"

@@ -108,14 +108,7 @@ def check_unmodified(entry):
     newer = [m for m in _state.modified if m[0] > entry.stamp]
     if not newer:
         return
-    saved = {}
-    stack = list(vars(entry.function).values())
-    while stack:
-        v = stack.pop()
-        if isinstance(v, (tuple, list)):
-            stack.extend(v)
-        elif hasattr(v, "dtype") and hasattr(v, "base"):
-            saved[id(storage(v))] = v
+    saved = {id(storage(a)): a for _, a in entry.function.saved_arrays()}
     for version, ref, what in newer:
         owner = ref()
         if owner is not None and id(owner) in saved:

@@ -11,6 +11,7 @@ Three modes:
 import numpy as np
 
 from . import backend
+from .coerce import leaf_tensors
 from .grad_mode import no_grad
 from .tape import Tape
 from .tensor import Tensor
@@ -71,17 +72,6 @@ def _table(rows):
     cells = [header] + [(str(i), f"{a:.6g}", f"{n:.6g}", f"{e:.3g}", f"{r:.3g}") for i, a, n, e, r in rows]
     w = [max(len(r[k]) for r in cells) for k in range(5)]
     return "\n".join("    " + "  ".join(c.rjust(wk) for c, wk in zip(r, w)) for r in cells)
-
-
-def _as_inputs(inputs):
-    out = []
-    for x in inputs:
-        if isinstance(x, Tensor):
-            out.append(x)
-        else:
-            arr = np.asarray(x) if not hasattr(x, "dtype") else x
-            out.append(Tensor(arr, requires_grad=arr.dtype.kind == "f"))
-    return out
 
 
 def _check_dtypes(ts):
@@ -187,7 +177,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="vjp", grad_ou
     """
     if mode not in ("vjp", "full", "fast"):
         raise ValueError(f"mode must be 'vjp', 'full' or 'fast', got {mode!r}")
-    ts = _as_inputs(inputs)
+    ts = leaf_tensors(inputs)
     _check_dtypes(ts)
     if any(backend.device_of(t.array) != "cpu" for t in ts):
         ts = [t.to("cpu") for t in ts]  # finite differences poke single entries: do it on the host

@@ -11,16 +11,8 @@ def saved_nbytes(entry):
     """Bytes of the arrays an entry's op holds for its backward (each distinct array counted once)."""
     if entry.freed:
         return 0
-    seen, total = set(), 0
-    stack = list(vars(entry.function).values())
-    while stack:
-        v = stack.pop()
-        if isinstance(v, (tuple, list)):
-            stack.extend(v)
-        elif hasattr(v, "nbytes") and hasattr(v, "dtype") and id(v) not in seen:
-            seen.add(id(v))
-            total += int(v.nbytes)
-    return total
+    distinct = {id(a): a for _, a in entry.function.saved_arrays()}
+    return sum(int(a.nbytes) for a in distinct.values())
 
 
 def human_bytes(n):

@@ -137,22 +137,6 @@ class OpCheckError(AssertionError):
                          + "  " + detail.replace("\n", "\n  "))
 
 
-def _saved(fn):
-    """(name, array) for every array an op saved for backward (inside tuples/lists too)."""
-    out = []
-    for k, v in vars(fn).items():
-        if k == "needs_input_grad":
-            continue
-        stack = [(f"self.{k}", v)]
-        while stack:
-            name, x = stack.pop()
-            if isinstance(x, (tuple, list)):
-                stack.extend((f"{name}[{j}]", y) for j, y in enumerate(x))
-            elif isinstance(x, np.ndarray):
-                out.append((name, x))
-    return out
-
-
 def _changed(before, after):
     return before.shape != after.shape or not np.array_equal(before, after, equal_nan=True)
 
@@ -206,7 +190,7 @@ class _Checker:
         node = out.entry.function
         g = np.asarray(np.random.default_rng(seed).standard_normal(out.shape), dtype=out.dtype)
         g_before = g.copy()
-        saved = [(name, a, a.copy()) for name, a in _saved(node)]
+        saved = [(name, a, a.copy()) for name, a in node.saved_arrays() if isinstance(a, np.ndarray)]
         try:
             grads = node.backward(g)
         except Exception as e:

@@ -23,16 +23,24 @@ def _float_formatter(a):
     return lambda v: (fmt.format(v) if np.isfinite(v) else str(v)).rjust(width)
 
 
+def _shown(a, edge=3):
+    """The entries a summarized print shows (torch picks the number format from these only)."""
+    if a.size <= 1000:
+        return a
+    return a[np.ix_(*[np.r_[0:edge, n - edge:n] if n > 2 * edge else np.arange(n) for n in a.shape])]
+
+
 def format_tensor(t):
     a = backend.to_numpy(t.array)
     formatter = None
     if a.dtype.kind == "f" and a.size:
-        formatter = {"float_kind": _float_formatter(a)}
+        formatter = {"float_kind": _float_formatter(_shown(a))}
     elif a.dtype.kind == "b" and a.size:  # numpy leaves room for False even when none is printed
         width = 5 if not a.all() else 4
         formatter = {"bool": lambda v: str(v).rjust(width)}
     body = np.array2string(a, separator=", ", threshold=1000, edgeitems=3, prefix="tensor(", formatter=formatter,
                            max_line_width=80 + max(a.ndim - 1, 0))  # torch's linewidth, rows indented
+    body = body.replace(", ..., ", ",  ..., ")  # torch's elided entries print as " ..."
     suffixes = [f"dtype={t.dtype!r}"] if t.array.dtype not in _DEFAULT else []
     if t.device != "cpu":
         suffixes.append(f"device='{t.device}'")
@@ -42,7 +50,7 @@ def format_tensor(t):
         suffixes.append("requires_grad=True")
     # torch (_tensor_str._str_intern): a suffix that would pass column 80 starts a new line
     text = "tensor(" + body
-    last = len(text) - text.rfind("\n") + 1 if "\n" in text else len(text) + 1
+    last = len(text) - text.rfind("\n") + 1  # torch's count: the last line's length + 2
     for suffix in suffixes:
         if last + len(suffix) + 2 > 80:
             text += ",\n" + " " * len("tensor(") + suffix

@@ -27,7 +27,10 @@ def test_scatter_add_rows_accumulates_repeats_on_both_paths(n, k, d, dtype):
     rows = rng.standard_normal((k, d)).astype(np.float32)
     out = kernels.scatter_add_rows(idx, rows, n)
     assert out.shape == (n, d) and out.dtype == np.float32
-    np.testing.assert_allclose(out, _reference(idx, rows, n), rtol=1e-5, atol=1e-5)
+    # the plain np.add.at adds ~3,000 float32 rows one after another: its rounding error grows to
+    # ~3e-5 relative, where the one-hot matmul (BLAS, blocked sums) stays within 1e-5
+    tol = 1e-4 if kernels.PLAIN else 1e-5
+    np.testing.assert_allclose(out, _reference(idx, rows, n), rtol=tol, atol=tol)
 
 
 def test_scatter_add_rows_takes_any_index_shape():
@@ -167,7 +170,7 @@ def test_row_and_column_reductions_match_numpy(shape, dtype):
     # against the exact (float64 of float64) sums: BLAS sums in another order than numpy, and over
     # a long column more accurately (numpy adds row after row: 5e-6 relative at 16384 rows, gemv 2e-6)
     exact = y.astype(np.float64)
-    rtol = 2e-6 if dtype == np.float32 else 1e-13
+    rtol = (2e-5 if kernels.PLAIN else 2e-6) if dtype == np.float32 else 1e-13  # plain: numpy's own order
     np.testing.assert_allclose(kernels.row_sum(y), exact.sum(axis=1, keepdims=True), rtol=rtol)
     np.testing.assert_allclose(kernels.col_sum(y), exact.sum(axis=0), rtol=rtol)
     assert kernels.row_sum(y).dtype == kernels.col_sum(y).dtype == dtype

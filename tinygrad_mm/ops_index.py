@@ -101,7 +101,7 @@ def getitem(x, index):
     if x.ndim == 2 and not isinstance(index, tuple) and (hasattr(index, "dtype") or isinstance(index, list)):
         arr = index_array(x, index, "x[ix]")
         if arr.dtype.kind in "iu":  # C[X]: whole rows, the embedding gather's fast backward
-            return GatherRows.apply(x, idx=wrap_negative(arr, x.shape[0], "index", 0))
+            return GatherRows.apply(x, idx=wrap_negative(arr, x.array.shape[0], "index", 0))
     return Index.apply(x, **split_index(x, index))
 
 
@@ -170,7 +170,7 @@ def split_index(x, index):
             dim += 1
             out_dim += 1
         elif _is_int(i):
-            n = x.shape[dim]
+            n = x.array.shape[dim]
             j = int(i)
             if not -n <= j < n:
                 raise IndexError(f"index {j} is out of bounds for dimension {dim} with size {n}")
@@ -189,7 +189,7 @@ def split_index(x, index):
                 dim += arr.ndim
                 out_dim += arr.ndim
             else:
-                advanced.append(wrap_negative(arr, x.shape[dim], "index", dim))
+                advanced.append(wrap_negative(arr, x.array.shape[dim], "index", dim))
                 dim += 1
                 out_dim += 1
     while advanced and isinstance(advanced[-1], slice) and advanced[-1] == slice(None):

@@ -21,9 +21,11 @@ import numpy as np
 
 from . import backend
 from .grad_mode import _state, tapes as _tapes
+from .function import Function
 from .sweep import Step, _Sweep, freed_message, increment_leaf, seed_gradient
 
 _ref = weakref.ref
+_BASE_GRAD_FN_NAME = Function.grad_fn_name
 
 
 class Entry:
@@ -42,7 +44,8 @@ class Entry:
         self.retains = None    # the output tensor, once retain_grad() asked for its gradient
 
     name = property(lambda self: self._name or type(self.function).__name__, doc="The op's name, e.g. 'Tanh'.")
-    torch_name = property(lambda self: self._torch_name if self.function is None else self.function.grad_fn_name(),
+    torch_name = property(lambda self: (self._torch_name or self._name + "Backward0") if self.function is None
+                          else self.function.grad_fn_name(),
                           doc="torch's name for the same backward node (AddBackward0), as repr(tensor) shows it.")
     freed = property(lambda self: self.inputs is None, doc="Swept: the op's saved arrays are gone.")
 
@@ -51,15 +54,19 @@ class Entry:
         inputs = self.inputs
         if inputs is None:
             return
-        self.in_shapes = tuple([t.array.shape for t in inputs])
-        # each input's source, for the picture after a sweep: the index of the entry that made it, a
-        # weak reference to a leaf that requires grad (to find its parameter name), or None (a constant)
-        self.sources = tuple([t._entry.index if t._entry is not None else _ref(t) if t.requires_grad else None
-                              for t in inputs])
+        shapes, sources = [], []
+        for t in inputs:  # one pass: the shapes, and each input's source for the picture after a sweep
+            shapes.append(t.array.shape)
+            e = t._entry  # the index of the entry that made it, a weak reference to a leaf that
+            sources.append(e.index if e is not None else _ref(t) if t.requires_grad else None)  # or None
+        self.in_shapes, self.sources = tuple(shapes), tuple(sources)
         first = inputs[0].array if inputs else None
         self.device = "cpu" if first is None or type(first) is np.ndarray else backend.device_of(first)
-        self._name = type(self.function).__name__
-        self._torch_name = self.function.grad_fn_name()
+        function = self.function
+        cls = type(function)
+        self._name = cls.__name__
+        # torch's name: computed now only for ops whose name depends on the instance (Sum over dims)
+        self._torch_name = function.grad_fn_name() if cls.grad_fn_name is not _BASE_GRAD_FN_NAME else cls.torch_name
         self.function = self.inputs = self.retains = None
 
     def __repr__(self):

@@ -280,7 +280,8 @@ def _refuse_bool_sub():
 
 def _same_dtype_matmul(a, b):
     """torch's matmul does not promote: float32 @ float64 is an error there, so here too."""
-    da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
+    da = getattr(getattr(a, "array", a), "dtype", None)  # the arrays' numpy dtypes: a cheap compare
+    db = getattr(getattr(b, "array", b), "dtype", None)
     if da is not None and db is not None and da != db:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {da} != {db}")
 

@@ -59,11 +59,10 @@ def _flat(data):
 
 
 def _host(x):
-    if isinstance(x, _tensor.Tensor):
-        return backend.to_numpy(x.array)
+    """Nested lists with Tensors in them, the Tensors as host arrays (for np.asarray)."""
     if isinstance(x, (list, tuple)):
         return [_host(v) for v in x]
-    return x
+    return host_array(x) if isinstance(x, _tensor.Tensor) else x
 
 
 def host_array(x):

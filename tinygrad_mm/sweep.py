@@ -83,7 +83,7 @@ class _Sweep:
                 if rec is not None:
                     rec.accumulate(node.adjoint, gi, total)
                 node.adjoint = total
-            elif node.tape is self.tape and not node.freed:
+            elif node.tape is self.tape and node.inputs is not None:  # live (not freed)
                 node.adjoint = gi
                 self.pending.append(node)
                 self.waiting += 1

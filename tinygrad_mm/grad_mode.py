@@ -84,6 +84,16 @@ def mark_modified(a, what):
         trim_modified()
 
 
+def log_writes(arrays, what):
+    """Record one in-place update of several arrays (an optimizer step): one log entry for all."""
+    _state.version += 1
+    owners = tuple([storage(a) for a in arrays])  # parameters: alive anyway, and the log is trimmed
+    log = _state.modified
+    log.append((_state.version, lambda: owners, what))
+    if len(log) > 256:
+        trim_modified()
+
+
 def trim_modified():
     """Forget modifications no live entry can be affected by (older than every live entry)."""
     oldest = oldest_live_stamp()
@@ -111,7 +121,9 @@ def check_unmodified(entry):
     saved = {id(storage(a)): a for _, a in entry.function.saved_arrays()}
     for version, ref, what in newer:
         owner = ref()
-        if owner is not None and id(owner) in saved:
+        if owner is None:
+            continue
+        if type(owner) is tuple and any(id(o) in saved for o in owner) or id(owner) in saved:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace "
                 f"operation: {what} was written after entry #{entry.index} ({entry.name}) saved it for "

@@ -40,7 +40,9 @@ class Mul(Function):
     broadcasts = True
 
     def forward(self, a, b):
-        self.a, self.b = a, b
+        na, nb = self.needs_input_grad  # save only what backward reads (as torch): an operand
+        self.a = a if nb else None      # written in place later matters only if it was saved
+        self.b = b if na else None
         return a * b
 
     def backward(self, g):          # d(ab)/da = b, d(ab)/db = a
@@ -181,7 +183,7 @@ class Matmul(Function):
 
     def grad_fn_name(self):
         return {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (2, 2): "MmBackward0"}.get(
-            (self.a.ndim, self.b.ndim), "UnsafeViewBackward0")
+            self.ndims, "UnsafeViewBackward0")
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -190,24 +192,26 @@ class Matmul(Function):
         if a.shape[-1] != k_b:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are incompatible: "
                              f"inner dimensions {a.shape[-1]} and {k_b} differ")
-        self.a, self.b = a, b
+        na, nb = self.needs_input_grad  # save only what backward reads (as torch)
+        self.a, self.b, self.ndims = (a if nb else None), (b if na else None), (a.ndim, b.ndim)
         return a @ b
 
     def backward(self, g):          # d(ab)/da = g b^T, d(ab)/db = a^T g
         a, b = self.a, self.b
         na, nb = self.needs_input_grad
-        if a.ndim == 1 and b.ndim == 1:  # a dot product: g is a scalar
+        da, db = self.ndims
+        if da == 1 and db == 1:      # a dot product: g is a scalar
             return (g * b if na else None), (g * a if nb else None)
         xp = xp_of(g)
-        if a.ndim == 1:              # (k,) @ (..., k, m): treat a as a (1, k) row
-            a, g = a[None], xp.expand_dims(g, -2)
-        if b.ndim == 1:              # (..., n, k) @ (k,): treat b as a (k, 1) column
-            b, g = b[:, None], xp.expand_dims(g, -1)
+        if da == 1:                  # (k,) @ (..., k, m): treat a as a (1, k) row
+            a, g = (a[None] if nb else None), xp.expand_dims(g, -2)
+        if db == 1:                  # (..., n, k) @ (k,): treat b as a (k, 1) column
+            b, g = (b[:, None] if na else None), xp.expand_dims(g, -1)
         ga = g @ xp.swapaxes(b, -1, -2) if na else None
         gb = xp.swapaxes(a, -1, -2) @ g if nb else None
-        if self.a.ndim == 1 and na:
+        if da == 1 and na:
             ga = ga[..., 0, :]
-        if self.b.ndim == 1 and nb:
+        if db == 1 and nb:
             gb = gb[..., 0]
         return ga, gb
 
@@ -216,7 +220,7 @@ class Affine(Function):
     """x @ w.T + b in one tape entry (torch layout: w is (out_features, in_features)): nn.Linear's op."""
 
     def grad_fn_name(self):  # what torch's F.linear records
-        if self.x.ndim != 2:
+        if len(self.x_shape) != 2:
             return "ViewBackward0"
         return "AddmmBackward0" if len(self.needs_input_grad) == 3 else "MmBackward0"
 
@@ -226,19 +230,20 @@ class Affine(Function):
                              f"weight of shape {w.shape} expects {w.shape[1]}")
         if b is not None and b.shape != (w.shape[0],):
             raise ValueError(f"linear: bias of shape {b.shape} does not match weight {w.shape}")
-        self.x, self.w = x, w
+        need = self.needs_input_grad  # save only what backward reads (as torch)
+        self.x, self.w, self.x_shape = (x if need[1] else None), (w if need[0] else None), x.shape
         out = kernels.matmul(x, w.T)   # (..., out); x @ w.T, in pooled memory when large
         if b is not None:
             out += b                 # in place: `out` is ours, saves an allocation
         return out
 
     def backward(self, g):          # dx = g w, dw = g^T x, db = sum of g over the batch
-        x, w = self.x, self.w
+        x, w, shape = self.x, self.w, self.x_shape
         need = self.needs_input_grad
-        n = x.size // x.shape[-1] if x.shape[-1] else math.prod(x.shape[:-1])   # rows (-1 fails on size 0)
+        n = math.prod(shape[:-1])                     # rows (reshape(-1, ...) fails on size 0)
         g2 = g.reshape(n, g.shape[-1])                # (N, out)
         gx = kernels.matmul(g, w) if need[0] else None   # (..., in)
-        gw = g2.T @ x.reshape(n, x.shape[-1]) if need[1] else None  # (out, in)
+        gw = g2.T @ x.reshape(n, shape[-1]) if need[1] else None  # (out, in)
         if len(need) == 2:
             return gx, gw
         return gx, gw, (kernels.col_sum(g2) if need[2] else None)

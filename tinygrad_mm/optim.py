@@ -6,7 +6,7 @@ the same. An optimizer's state_dict() holds plain numbers and arrays, ready for 
 import math
 
 from . import backend
-from .grad_mode import _state
+from .grad_mode import _state, log_writes
 
 
 class Optimizer:
@@ -35,9 +35,12 @@ class Optimizer:
         if _state.capture is not None:  # tg.compile is capturing: the replay runs this update
             _state.capture.update(self)
         self.steps += 1
+        written = []
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
                 self.update(p.array, p.grad.array, state)
+                written.append(p.array)
+        log_writes(written, f"a parameter ({type(self).__name__}.step)")  # a later backward checks it
 
     def update(self, w, g, state):
         raise NotImplementedError(f"{type(self).__name__} must define update(w, g, state) or step()")
@@ -86,9 +89,12 @@ class SGD(Optimizer):
             _state.capture.update(self)
         self.steps += 1
         lr = self.lr
+        written = []
         for p in self.params:  # plain SGD, the name model's hot path: one fused line per parameter
             if p.grad is not None:
                 p.array -= lr * p.grad.array
+                written.append(p.array)
+        log_writes(written, "a parameter (SGD.step)")  # a later backward through a saved one raises
 
     def update(self, w, g, state):
         if self.weight_decay:

@@ -9,7 +9,8 @@ worker process -- two thread pools in one process spin against each other and ma
 batch-32 figure an artifact (24 ms) -- started with OPENBLAS_NUM_THREADS=1; torch keeps its
 own default intra-op threads. The parent asks the workers in turn for one timed pass per
 round (after a short untimed warm-up), so a slow spell of the shared machine is spread over
-every contender; the table shows the median over rounds, and the minor page faults per step
+every contender; the table shows the median over rounds (for a ratio, the median of the
+rounds' ratios: the two passes of a round ran back to back), and the minor page faults per step
 (getrusage ru_minflt: fresh pages the kernel had to map, ~4 KiB each).
 """
 import argparse
@@ -164,8 +165,8 @@ def run(batch_sizes, repeats, device="cpu", contenders=CONTENDERS, steps=None):
             row[f"faults_{n}"] = statistics.median(faults[n])
         for n in ("eager", "compiled", "graph"):
             for ref in ("numpy", "torch"):
-                if n in row and ref in row:
-                    row[f"{n}_vs_{ref}"] = row[n] / row[ref]
+                if n in row and ref in row:  # per round, then the median: both saw the same spell of load
+                    row[f"{n}_vs_{ref}"] = statistics.median(x / y for x, y in zip(times[n], times[ref]))
         rows.append(row)
     return rows
 

@@ -89,7 +89,8 @@ def test_print_names_leaves_from_a_dict_or_a_module_path_and_unnamed_leaves_stay
     del out
 
 
-def test_a_swept_entry_holds_its_leaves_only_weakly():
+def test_a_swept_entry_holds_its_leaves_as_torch_does():
+    # torch's AccumulateGrad node holds its leaf: y.grad_fn reaches x after backward too
     import gc
     import weakref
     with Tape() as tape:
@@ -101,8 +102,12 @@ def test_a_swept_entry_holds_its_leaves_only_weakly():
         gone = weakref.ref(x)
         del x
         gc.collect()
-        assert gone() is None                                # the record did not keep the leaf alive
-        assert _inputs_column(repr(tape))[0] == "leaf (2,), constant () → (2,)"
+        assert gone() is not None                            # the record keeps the leaf, as torch
+        assert _inputs_column(repr(tape))[0] == "leaf x (2,), constant () → (2,)"
+        del y
+        leaf([0.0]).exp()                                    # the next op drops the sweep's records
+        gc.collect()
+        assert gone() is None                                # and with them the leaf
 
 
 def test_print_empty_tape():

@@ -9,7 +9,7 @@ Slots are named by where their array comes from: the function's argument names, 
 names of parameters of any nn.Module among the arguments (or in the function's closure, or
 its `self`), `const` for constants, `%n` for what an op made.
 """
-from .compile_record import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, Leaf, Reset, _Ref
+from .compile_record import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, Leaf, Reset, Write, _Ref
 
 
 def slot_names(rec, argnames, args, kwargs, fn):
@@ -77,6 +77,8 @@ def format_program(prog):
         t = type(step)
         mark = "" if i in prog.hot else "   [generic]"
         if t is Fwd:
+            if section == "backward":
+                section = "update"  # arithmetic after the backward: a hand-written update
             params = ", ".join(f"{k}={_param(v, slot)}" for k, v in step.params.items())
             args = ", ".join(slot(s) for s in step.ins) + (", " + params if params and step.ins else params)
             line = f"{slot(step.out)} = {type(step.fn).__name__} {args}{mark}"
@@ -92,6 +94,8 @@ def format_program(prog):
             line = f"{tname(step.tensor)}.grad += {slot(step.gi)}"
         elif t is Reset:
             line = f"{tname(step.tensor)}.grad = None"
+        elif t is Write:
+            line = f"{slot(step.dst)}[...] = {slot(step.src)}  (in place)"
         else:
             section = "update"
             opt = step.opt

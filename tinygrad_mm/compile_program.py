@@ -11,7 +11,8 @@ from functools import partial
 import numpy as np
 
 from . import backend, compile_ops
-from .compile_record import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, _is_array, _Ref
+from .compile_record import (CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, Write,
+                             _is_array, _Ref)
 from .sweep import increment_leaf
 from .tensor import _wrap
 
@@ -65,6 +66,8 @@ class Program:
             elif t is Reset:
                 self._append_python(partial(setattr, step.tensor, "_grad", None))
                 self.assigned.pop(id(step.tensor), None)
+            elif t is Write:
+                self._write(step)
         del self._capture
         for form in forms.values():  # a hot op's instance still holds the arrays the capture saved
             needs = form.fn.needs_input_grad
@@ -110,6 +113,15 @@ class Program:
         if type(v) in (tuple, list):
             return type(v)(self._fill(x, staged) for x in v)
         return v
+
+    def _write(self, step):
+        """dst[...] = src, as the eager write does it (a cast included)."""
+        env, d, s = self.env, step.dst, step.src
+        xp = backend.xp_of(self._like(d))
+        if self.stable[d] and self.stable[s]:
+            self._append_kernels([partial(xp.copyto, env[d], env[s], casting="unsafe")])
+        else:
+            self._append_python(lambda: xp.copyto(env[d], env[s], casting="unsafe"))
 
     def _forward(self, i, step, forms):
         fn, env = step.fn, self.env

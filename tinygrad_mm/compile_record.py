@@ -3,7 +3,7 @@
 The recorder is installed as `grad_mode._state.capture`; Function.apply, the sweep
 (sweep._Sweep), Optimizer.step and mark_modified call its hooks. Each array the step reads or
 makes gets a *slot*, numbered in order of appearance (so two calls of the same program number
-them alike); an event (`Fwd`, `Bwd`, `Fit`, `Acc`, `Leaf`, `Update`, `Reset`) names slots.
+them alike); an event (`Fwd`, `Bwd`, `Fit`, `Acc`, `Leaf`, `Update`, `Reset`, `Write`) names slots.
 """
 import numpy as np
 
@@ -53,6 +53,10 @@ class Update(_Rec):
 
 class Reset(_Rec):
     __slots__ = ("tensor",)                         # tensor.grad = None (zero_grad, observed)
+
+
+class Write(_Rec):
+    __slots__ = ("dst", "src")                      # dst[...] = src: an in-place write with no history (p.data += u)
 
 
 class _Ref:
@@ -155,6 +159,19 @@ class _Recorder:
         for p in opt.params:
             self.observe(p)
         self.steps.append(Update(opt))
+
+    def write(self, dst, src, recorded, what):
+        """An in-place write into a tensor: replayed as a copy when it took no history (the
+        lecture's `p.data += -lr * p.grad`, or a write under no_grad)."""
+        if recorded:
+            raise CompileError(f"an in-place write with history inside a compiled function ({what}) is not "
+                               "replayed: use out-of-place ops (x = x + 1), or write under no_grad / to .data")
+        d = self.ids.get(id(dst))
+        if d is None or self.kinds[d][0] == INPUT:
+            raise CompileError(f"an in-place write inside a compiled function ({what}) into "
+                               f"{'an argument' if d is not None else 'an array the function never read'} "
+                               "is not replayed: write into a tensor the step computes or a parameter")
+        self.steps.append(Write(d, self.ref(src)))
 
     def modified(self, a, what):
         raise CompileError(f"an in-place write inside a compiled function ({what}) is not captured: "

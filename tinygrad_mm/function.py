@@ -6,6 +6,8 @@ recorded op (its inputs, index, adjoint, shapes) is a separate `tape.Entry`.
 """
 import numpy as np
 
+_new = object.__new__
+
 from . import backend
 from .grad_mode import _state
 from . import tensor as _tensor  # partly built while tensor.py imports its mixins
@@ -53,17 +55,21 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run forward on the inputs' arrays and, if any input requires grad, record an entry."""
-        fn = cls()
-        try:
-            fn.needs_input_grad = needs = tuple([t.requires_grad for t in inputs])
-        except AttributeError:
-            bad = next(x for x in inputs if not isinstance(x, _tensor.Tensor))
-            raise TypeError(f"{cls.__name__}.apply takes Tensors as positional inputs, got "
-                            f"{type(bad).__name__}; pass constants as keyword parameters") from None
-        if len(inputs) == 1:
-            out = fn.forward(inputs[0].array, **params)
+        fn, T = cls(), _tensor.Tensor
+        if len(inputs) == 1:  # most ops: unpacked by hand, cheaper than the comprehensions below
+            x = inputs[0]
+            if type(x) is not T:
+                _check_inputs(cls, inputs)
+            fn.needs_input_grad = needs = (x.requires_grad,)
+            out = fn.forward(x.array, **params) if params else fn.forward(x.array)  # ** costs even when empty
         else:
-            arrays = [t.array for t in inputs]
+            try:
+                needs = tuple([t.requires_grad for t in inputs])
+                arrays = [t.array for t in inputs]
+            except AttributeError:
+                _check_inputs(cls, inputs)
+                raise
+            fn.needs_input_grad = needs
             a = arrays[0]
             for d in arrays:  # one device and one dtype per op: no silent transfers or upcasts
                 if type(d) is not type(a) or d.dtype is not a.dtype and d.dtype != a.dtype:
@@ -71,12 +77,23 @@ class Function:
             out = fn.forward(*arrays, **params)
         if type(out) is not np.ndarray:  # cupy arrays and numpy scalars pass; Tensors and lists do not
             out = _check_output(cls, out, inputs)
-        out = _tensor._wrap(out)
+        t = _new(T)  # the output, as _tensor._wrap makes it (its checks are done just above)
+        t.array = out
+        t.requires_grad = False
+        t._grad = t._entry = None
         if _state.capture is not None:  # tg.compile is capturing: note the op, its arrays and params
-            _state.capture.forward(fn, inputs, params, out.array)
+            _state.capture.forward(fn, inputs, params, out)
         if True in needs and _state.grad_enabled:
-            _state.tape.record(fn, inputs, out)
-        return out
+            _state.tape.record(fn, inputs, t)
+        return t
+
+
+def _check_inputs(cls, inputs):
+    """Positional inputs are Tensors (a subclass too); constants go in as keyword parameters."""
+    for x in inputs:
+        if not isinstance(x, _tensor.Tensor):
+            raise TypeError(f"{cls.__name__}.apply takes Tensors as positional inputs, got "
+                            f"{type(x).__name__}; pass constants as keyword parameters")
 
 
 def _check_output(cls, out, inputs):
@@ -84,6 +101,8 @@ def _check_output(cls, out, inputs):
     if isinstance(out, _tensor.Tensor):
         raise TypeError(f"{cls.__name__}.forward returned a Tensor; forward works on raw arrays and must "
                         "return an array (use .array inside forward, or build the op from Tensor ops instead)")
+    if isinstance(out, np.generic):  # numpy ops on 0-d arrays return scalars
+        return np.asarray(out)
     if hasattr(out, "dtype") and hasattr(out, "shape"):
         return out
     if isinstance(out, (int, float)) and not isinstance(out, bool) and inputs:

@@ -72,6 +72,11 @@ def mark_modified(a, what):
     """Record that array `a` was written in place (`what` names it for the error message)."""
     if _state.capture is not None:  # an in-place write inside a step being compiled
         _state.capture.modified(a, what)
+    log_modified(a, what)
+
+
+def log_modified(a, what):
+    """mark_modified without the compile hook: for a write the caller already told tg.compile of."""
     _state.version += 1
     owner = storage(a)
     try:
@@ -87,7 +92,7 @@ def mark_modified(a, what):
 def log_writes(arrays, what):
     """Record one in-place update of several arrays (an optimizer step): one log entry for all."""
     _state.version += 1
-    owners = tuple([storage(a) for a in arrays])  # parameters: alive anyway, and the log is trimmed
+    owners = tuple([a if a.base is None else a.base for a in arrays])  # storage(a) of each, inlined
     log = _state.modified
     log.append((_state.version, lambda: owners, what))
     if len(log) > 256:

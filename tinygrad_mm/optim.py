@@ -28,7 +28,7 @@ class Optimizer:
     def zero_grad(self):
         """Set every parameter's .grad to None."""
         for p in self.params:
-            p.grad = None
+            p._grad = None  # what `p.grad = None` does, without the setter's call
 
     def step(self):
         """Apply one update to every parameter that has a gradient."""
@@ -37,8 +37,9 @@ class Optimizer:
         self.steps += 1
         written = []
         for p, state in zip(self.params, self.state):
-            if p.grad is not None:
-                self.update(p.array, p.grad.array, state)
+            g = p._grad
+            if g is not None:
+                self.update(p.array, g.array, state)
                 written.append(p.array)
         log_writes(written, f"a parameter ({type(self).__name__}.step)")  # a later backward checks it
 
@@ -91,9 +92,11 @@ class SGD(Optimizer):
         lr = self.lr
         written = []
         for p in self.params:  # plain SGD, the name model's hot path: one fused line per parameter
-            if p.grad is not None:
-                p.array -= lr * p.grad.array
-                written.append(p.array)
+            g = p._grad
+            if g is not None:
+                w = p.array
+                w -= lr * g.array
+                written.append(w)
         log_writes(written, "a parameter (SGD.step)")  # a later backward through a saved one raises
 
     def update(self, w, g, state):

@@ -10,6 +10,8 @@ from . import backend
 from .grad_mode import _state, check_unmodified
 from .tensor import Tensor, _wrap
 
+_new = object.__new__
+
 
 
 
@@ -38,62 +40,72 @@ class _Sweep:
         self.waiting = 1  # entries holding an adjoint not yet swept: at 0 the rest is skipped
         self.undo = []    # (leaf, its .grad before, that grad's array before) per increment
 
-    def take(self, entry):
-        """Take the entry's adjoint and run its op's backward: one gradient per input."""
+    def visit(self, entry, steps):
+        """Take the entry's adjoint, run its op's backward, and increment each input's adjoint
+        (an intermediate) or .grad (a leaf) by its gradient. Returns (grad_out, increments)."""
         g = entry.adjoint
         entry.adjoint = None
         entry.grad_out = g
         self.waiting -= 1
+        rec = _state.capture  # a tg.compile recorder, or None: checked only where a gradient moves
         if entry.retains is not None:  # retain_grad(): the output's .grad accumulates like a leaf's
-            if _state.capture is not None:
-                _state.capture.leaf(entry.retains, g, g, ())
+            if rec is not None:
+                rec.leaf(entry.retains, g, g, ())
             increment_leaf(entry.retains, g, g, (), self.undo)
         if entry.stamp != _state.version:  # something was written in place since it was recorded
             check_unmodified(entry)
         grads = entry.function.backward(g)
+        inputs = entry.inputs
         if type(grads) is not tuple:
             grads = tuple(grads) if type(grads) is list else (grads,)
-        if len(grads) != len(entry.inputs):
-            raise RuntimeError(f"{entry.name}.backward returned {len(grads)} gradients "
-                               f"for {len(entry.inputs)} inputs")
-        if _state.capture is not None:  # tg.compile is capturing: note which backward ran on what
-            _state.capture.backward(entry, g, grads)
-        return g, grads
-
-    def deliver_all(self, entry, g, grads, steps):
-        """Increment each input's adjoint (an intermediate) or .grad (a leaf) by its gradient."""
+        n = len(grads)
+        if n != len(inputs):
+            raise RuntimeError(f"{entry.name}.backward returned {n} gradients for {len(inputs)} inputs")
+        if rec is not None:  # tg.compile is capturing: note which backward ran on what
+            rec.backward(entry, g, grads)
+        if n == 1:  # most ops: no loop
+            gi = self.deliver(entry, inputs[0], grads[0], g, (), rec)
+            return g, None if not steps else [] if gi is None else [(inputs[0], gi)]
+        # one array handed to two inputs must not become two leaves' .grad: increment_leaf looks
+        # for it only when two gradients here are one object (or None twice, which is harmless)
+        alias = grads if len(set(map(id, grads))) < n else ()
         incs = [] if steps else None
-        rec = _state.capture  # a tg.compile recorder, or None: checked only where a gradient moves
-        for t, gi in zip(entry.inputs, grads):
-            if gi is None or not t.requires_grad:
-                continue
-            a = t.array
-            if gi.shape != a.shape or type(gi) is not type(a) or gi.dtype != a.dtype:
-                fitted = fit_gradient(entry, t, gi)
-                if rec is not None:
-                    rec.fit(gi, fitted)
-                gi = fitted
-            node = t._entry
-            if node is None:
-                if rec is not None:
-                    rec.leaf(t, gi, g, grads)
-                increment_leaf(t, gi, g, grads, self.undo)
-            elif node.adjoint is not None:  # an intermediate: its entry is further up the tape
-                total = node.adjoint + gi
-                if rec is not None:
-                    rec.accumulate(node.adjoint, gi, total)
-                node.adjoint = total
-            elif node.tape is self.tape and node.inputs is not None:  # live (not freed)
-                node.adjoint = gi
-                self.pending.append(node)
-                self.waiting += 1
-            else:  # first arrival only: a freed or foreign entry would never be swept
-                raise RuntimeError(freed_message(node) if node.freed else
-                                   f"{t.short()} was recorded on another tape (inside a different "
-                                   "`with Tape():`); its history cannot be swept here")
-            if steps:
+        for t, gi in zip(inputs, grads):
+            gi = self.deliver(entry, t, gi, g, alias, rec)
+            if steps and gi is not None:
                 incs.append((t, gi))
-        return incs
+        return g, incs
+
+    def deliver(self, entry, t, gi, g, alias, rec):
+        """Increment input t's adjoint (an intermediate) or .grad (a leaf) by gi, fitted to its
+        shape; returns what it added (None: nothing)."""
+        if gi is None or not t.requires_grad:
+            return None
+        a = t.array
+        if type(gi) is not type(a) or gi.dtype is not a.dtype and gi.dtype != a.dtype or gi.shape != a.shape:
+            fitted = fit_gradient(entry, t, gi)
+            if rec is not None:
+                rec.fit(gi, fitted)
+            gi = fitted
+        node = t._entry
+        if node is None:
+            if rec is not None:
+                rec.leaf(t, gi, g, alias)
+            increment_leaf(t, gi, g, alias, self.undo)
+        elif node.adjoint is not None:  # an intermediate: its entry is further up the tape
+            total = node.adjoint + gi
+            if rec is not None:
+                rec.accumulate(node.adjoint, gi, total)
+            node.adjoint = total
+        elif node.tape is self.tape and node.inputs is not None:  # live (not freed)
+            node.adjoint = gi
+            self.pending.append(node)
+            self.waiting += 1
+        else:  # first arrival only: a freed or foreign entry would never be swept
+            raise RuntimeError(freed_message(node) if node.freed else
+                               f"{t.short()} was recorded on another tape (inside a different "
+                               "`with Tape():`); its history cannot be swept here")
+        return gi
 
     def drop_pending(self):
         for entry in self.pending:
@@ -109,15 +121,20 @@ class _Sweep:
 
 
 def increment_leaf(t, gi, g, grads, undo=None):
-    """t.grad += gi, out of place (so a roll-back is exact); a new .grad never shares memory."""
+    """t.grad += gi, out of place (so a roll-back is exact); a new .grad never shares memory.
+    `grads`: the entry's gradients, where gi may be one of them twice (else empty)."""
     old = t._grad
     if undo is not None:
         undo.append((t, old, None if old is None else old.array))
     if old is None:
         # copy when gi may alias another array: the upstream grad, a view, or the same array
         # handed to two inputs -- no .grad may share memory with anything else
-        shared = gi is g or gi.base is not None or len(grads) > 1 and _twice(gi, grads)
-        t._grad = _wrap(gi.copy() if shared else gi)
+        if gi is g or gi.base is not None or len(grads) > 1 and _twice(gi, grads):
+            gi = gi.copy()
+        t._grad = new = _new(Tensor)  # _wrap(gi), inlined: gi is an array of the leaf's own type
+        new.array = gi
+        new.requires_grad = False
+        new._grad = new._entry = None
     else:
         total = old.array + gi
         old.array = total if total.ndim else backend.xp_of(gi).asarray(total)  # 0-d sums are scalars
@@ -134,7 +151,8 @@ def seed_gradient(tensor, grad):
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs: backward() "
                                f"without a gradient needs one element, got shape {tuple(a.shape)}; pass "
                                "gradient= a tensor of that shape (or reduce first, e.g. .sum())")
-        return backend.xp_of(a).ones(a.shape, dtype=a.dtype)
+        one = backend.xp_of(a).asarray(1, dtype=a.dtype)  # ones(a.shape), without its Python layers
+        return one if a.ndim == 0 else one.reshape(a.shape)
     g = grad.array if isinstance(grad, Tensor) else grad
     if isinstance(g, (int, float)) or isinstance(g, np.generic):
         g = np.asarray(g)

@@ -25,48 +25,60 @@ from .function import Function
 from .sweep import Step, _Sweep, freed_message, increment_leaf, seed_gradient
 
 _ref = weakref.ref
+_new = object.__new__
 _BASE_GRAD_FN_NAME = Function.grad_fn_name
+
+
+def _input_record(t):
+    """What a freed entry keeps of one input: its shape, and its source for the picture after a
+    sweep -- the index of the entry that made it, the leaf itself if it requires grad (as torch's
+    AccumulateGrad node holds it), or None for a constant."""
+    e = t._entry
+    return t.array.shape, (e.index if e is not None else t if t.requires_grad else None)
 
 
 class Entry:
     """One recorded op: the op itself (`function`, with what its forward saved), its input
     tensors, its place on the tape, and the adjoint its output accumulates during a sweep."""
     __slots__ = ("function", "inputs", "index", "tape", "adjoint", "grad_out", "out_shape",
-                 "out_dtype", "stamp", "in_shapes", "sources", "device", "_name", "_torch_name", "retains", "__weakref__")
+                 "out_dtype", "stamp", "retains", "_freed", "__weakref__")
 
-    def __init__(self, function, inputs, index, tape, out):
-        self.function, self.inputs, self.index, self.tape = function, inputs, index, tape
-        self.adjoint = None    # the output gradient being accumulated during a sweep
-        self.grad_out = None   # the output gradient of the latest sweep (shown by print(tape))
-        self.out_shape, self.out_dtype = out.shape, out.dtype
-        self.stamp = _state.version  # in-place modifications after this one are checked at backward
-        self.in_shapes = self.sources = self.device = self._name = None  # filled in by free()
-        self.retains = None    # the output tensor, once retain_grad() asked for its gradient
+    # Built field by field in Tape.record (no __init__ frame: recording is the hot path):
+    #   function, inputs, index, tape: the op, its input tensors, its place on the tape, the tape;
+    #   out_shape, out_dtype: the output's (print shows them; an in-place write updates them);
+    #   stamp: the in-place version when recorded (later modifications are checked at backward);
+    #   adjoint: the output gradient being accumulated during a sweep; grad_out: that of the
+    #   latest sweep (print(tape) shows it); retains: the output tensor, once retain_grad() asked
+    #   for its gradient; _freed: once swept, what print and the pictures still show (see free).
 
-    name = property(lambda self: self._name or type(self.function).__name__, doc="The op's name, e.g. 'Tanh'.")
-    torch_name = property(lambda self: (self._torch_name or self._name + "Backward0") if self.function is None
-                          else self.function.grad_fn_name(),
-                          doc="torch's name for the same backward node (AddBackward0), as repr(tensor) shows it.")
     freed = property(lambda self: self.inputs is None, doc="Swept: the op's saved arrays are gone.")
+    name = property(lambda self: type(self.function).__name__ if self._freed is None else self._freed[0].__name__,
+                    doc="The op's name, e.g. 'Tanh'.")
+    torch_name = property(lambda self: self.function.grad_fn_name() if self._freed is None else
+                          self._freed[3] or self._freed[0].torch_name or self._freed[0].__name__ + "Backward0",
+                          doc="torch's name for the same backward node (AddBackward0), as repr(tensor) shows it.")
+    in_shapes = property(lambda self: None if self._freed is None else tuple(s for s, _ in self._freed[1]),
+                         doc="Once freed: the inputs' shapes (a live entry has its inputs).")
+    sources = property(lambda self: None if self._freed is None else tuple(r for _, r in self._freed[1]),
+                       doc="Once freed: per input, the index of the entry that made it, the leaf "
+                           "tensor if it requires grad, or None.")
+    device = property(lambda self: None if self._freed is None else
+                      "cpu" if self._freed[2] is np.ndarray or backend._cp is None or
+                      not issubclass(self._freed[2], backend._cp.ndarray) else "cuda",
+                      doc='Once freed: "cpu" or "cuda".')
 
     def free(self):
-        """Drop the op (and so what its forward saved) and the inputs; keep a printable record."""
+        """Drop the op (and so what its forward saved) and the inputs; keep a printable record:
+        (op class, per input (shape, source), array type, torch's name when the instance decides it)."""
         inputs = self.inputs
         if inputs is None:
             return
-        shapes, sources = [], []
-        for t in inputs:  # one pass: the shapes, and each input's source for the picture after a sweep
-            shapes.append(t.array.shape)
-            e = t._entry  # the index of the entry that made it, a weak reference to a leaf that
-            sources.append(e.index if e is not None else _ref(t) if t.requires_grad else None)  # or None
-        self.in_shapes, self.sources = tuple(shapes), tuple(sources)
-        first = inputs[0].array if inputs else None
-        self.device = "cpu" if first is None or type(first) is np.ndarray else backend.device_of(first)
         function = self.function
         cls = type(function)
-        self._name = cls.__name__
-        # torch's name: computed now only for ops whose name depends on the instance (Sum over dims)
-        self._torch_name = function.grad_fn_name() if cls.grad_fn_name is not _BASE_GRAD_FN_NAME else cls.torch_name
+        self._freed = (cls, (_input_record(inputs[0]),) if len(inputs) == 1 else tuple(map(_input_record, inputs)),
+                       type(inputs[0].array) if inputs else np.ndarray,
+                       # torch's name, computed now only for ops whose name depends on the instance
+                       function.grad_fn_name() if cls.grad_fn_name is not _BASE_GRAD_FN_NAME else None)
         self.function = self.inputs = self.retains = None
 
     def __repr__(self):
@@ -98,12 +110,22 @@ class Tape:
         if self._swept:
             self._swept = []
             self._compact()
-        entry = Entry(function, inputs, self._count, self, out.array)
+        entry = _new(Entry)  # the fields Entry documents, set one by one
+        entry.function = function
+        entry.inputs = inputs
+        entry.index = self._count
+        entry.tape = self
+        array = out.array
+        entry.out_shape = array.shape
+        entry.out_dtype = array.dtype
+        entry.stamp = _state.version
+        entry.adjoint = entry.grad_out = entry.retains = entry._freed = None
         self._count += 1
-        self._live.append(_ref(entry))
+        live = self._live
+        live.append(_ref(entry))
         out.requires_grad = True
         out._entry = entry
-        if len(self._live) > self._limit:
+        if len(live) > self._limit:
             self._compact()
         return entry
 
@@ -160,8 +182,7 @@ class Tape:
                 entry = ref() if ref is not None else None
                 if entry is None or entry.adjoint is None:
                     continue  # not on the path to `tensor`: skipped
-                g, grads = sweep.take(entry)
-                incs = sweep.deliver_all(entry, g, grads, steps)
+                g, incs = sweep.visit(entry, steps)
                 if not retain_graph:
                     entry.free()
                     live[pos] = None

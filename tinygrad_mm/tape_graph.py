@@ -1,8 +1,8 @@
 """The graph a tape holds, as plain data for printing and drawing: which entry feeds which.
 
 An entry knows its inputs only while it is live; a sweep frees them and keeps `entry.sources`
-instead (one per input: the index of the entry that made it, a weak reference to a leaf,
-or None for a constant). `sources(entry)` reads either, so a picture drawn after a backward
+instead (one per input: the index of the entry that made it, the leaf tensor, or None for
+a constant). `sources(entry)` reads either, so a picture drawn after a backward
 has the same edges as one drawn before.
 
 Leaves get names from a Module (its `named_parameters()`) or a dict name -> tensor, passed
@@ -17,7 +17,7 @@ _labels = weakref.WeakKeyDictionary()  # tape -> {id(tensor): (weakref to it, na
 
 class Source:
     """Where one input of an entry came from: kind "entry" (index), "outside" (an entry of another
-    tape, by its index there), "leaf" (the tensor, or None once it is gone) or "constant"."""
+    tape, by its index there), "leaf" (the tensor) or "constant"."""
     __slots__ = ("kind", "index", "tensor")
 
     def __init__(self, kind, index=None, tensor=None):
@@ -37,7 +37,7 @@ def sources(entry):
         elif type(s) is int:
             out.append(Source("entry", s))
         else:
-            out.append(Source("leaf", tensor=s()))  # None once the leaf itself is gone
+            out.append(Source("leaf", tensor=s))
     return out
 
 

@@ -8,10 +8,11 @@ import numpy as np
 
 from . import backend, inplace
 from .dtypes import Size, torch_dtype
-from .grad_mode import _state, mark_modified
+from .grad_mode import _state, log_modified
 from .tensor_math import TensorMath
 from .tensor_shape import TensorShape
 
+_new = object.__new__
 _FLOATS = (np.dtype("float16"), np.dtype("float32"), np.dtype("float64"))
 
 
@@ -267,8 +268,12 @@ class Tensor(TensorMath, TensorShape):
                 raise RuntimeError(f"result type {result.array.dtype} can't be cast to the desired output "
                                    f"type {array.dtype} ({what})")
             array[...] = result.array
+            if _state.capture is not None:  # tg.compile replays an unrecorded write as a copy
+                _state.capture.write(array, result.array, recorded, f"{self.short()} ({what})")
+        elif _state.capture is not None and recorded:
+            _state.capture.write(array, array, recorded, f"{self.short()} ({what})")
         if type(self) is not _DataAlias:
-            mark_modified(array, f"{self.short()} ({what})")
+            log_modified(array, f"{self.short()} ({what})")
         if recorded:
             if self._entry is not None:
                 inplace.retarget(self)
@@ -290,9 +295,8 @@ def _wrap(array):
     """A Tensor around an array produced by an op (no checks, no copy): the hot path."""
     if type(array) is not np.ndarray and backend.device_of(array) == "cpu":
         array = np.asarray(array)  # numpy scalars from full reductions, Python numbers from custom ops
-    t = Tensor.__new__(Tensor)
+    t = _new(Tensor)
     t.array = array
     t.requires_grad = False
-    t._grad = None
-    t._entry = None
+    t._grad = t._entry = None
     return t

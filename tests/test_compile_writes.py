@@ -1,0 +1,64 @@
+"""tg.compile and in-place writes: a write with no history (the lecture's `p.data += -lr * p.grad`,
+or one under no_grad) replays as a copy, bit for bit like eager; the rest is refused clearly."""
+import numpy as np
+import pytest
+
+import tinygrad_mm as tg
+from tinygrad_mm.nn import functional as F
+
+from test_compile import MLP, assert_same, batches
+
+
+def by_hand(style, lr=0.1):
+    """The makemore training step, its update written by hand (no optimizer)."""
+    def step(model, X, Y):
+        loss = F.cross_entropy(model(X), Y)
+        for p in model.parameters():
+            p.grad = None
+        loss.backward()
+        if style == "data":
+            for p in model.parameters():
+                p.data += -lr * p.grad
+        else:
+            with tg.no_grad():
+                for p in model.parameters():
+                    p -= lr * p.grad
+        return loss
+    return step
+
+
+@pytest.mark.parametrize("style", ["data", "no_grad"])
+def test_a_hand_written_update_replays_bit_identical_to_eager(style):
+    ma, mb = MLP(), MLP()
+    step = by_hand(style)
+    cstep = tg.compile(step)
+    for X, Y in batches(12, 8):
+        assert step(ma, X, Y).item() == cstep(mb, X, Y).item()
+    assert_same(ma, mb)
+    assert len(cstep.programs) == 1
+    text = repr(cstep)
+    assert "update:" in text and "l1.weight (16, 8)[...] = %" in text and "(in place)" in text
+
+
+def test_a_write_into_a_computed_tensor_under_no_grad_replays():
+    def fn(w, x):
+        with tg.no_grad():
+            y = w * x
+            y += 1         # no history under no_grad: a copy on replay
+        return (w * y).sum()
+    w = tg.tensor(np.ones(3, np.float32), requires_grad=True)
+    cfn = tg.compile(fn)
+    for i in range(4):
+        x = tg.tensor(np.arange(3, dtype=np.float32) + i)
+        assert cfn(w, x).item() == fn(w, x).item() == float((np.arange(3) + i + 1).sum())
+
+
+def test_a_write_into_an_argument_is_refused():
+    def fn(w, x):
+        with tg.no_grad():
+            x += 1         # the caller's array: a replay writes into its own input buffer instead
+        return (w * x).sum()
+    w = tg.tensor(np.ones(3, np.float32), requires_grad=True)
+    cfn = tg.compile(fn)
+    with pytest.raises(tg.CompileError, match="into an argument"):
+        cfn(w, tg.tensor(np.arange(3, dtype=np.float32)))

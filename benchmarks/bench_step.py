@@ -4,7 +4,8 @@
 
 Contenders: the hand-written numpy step (the floor an autograd library over numpy can
 approach), the library's eager step, the same step under tg.compile, and torch eager (when
-installed). All start from the same weights and see the same batches. Each runs in its own
+installed); opt-in, `minimal`: the smallest tape that trains the model (minimal_tape.py), the
+floor of any eager tape. All start from the same weights and see the same batches. Each runs in its own
 worker process -- two thread pools in one process spin against each other and made torch's
 batch-32 figure an artifact (24 ms) -- started with OPENBLAS_NUM_THREADS=1; torch keeps its
 own default intra-op threads. The parent asks the workers in turn for one timed pass per
@@ -27,6 +28,7 @@ import numpy as np
 
 LR = 0.1
 CONTENDERS = ("numpy", "eager", "compiled", "torch")
+EXTRA = ("minimal",)  # opt-in with --contenders: the smallest tape that trains the model
 GPU_CONTENDERS = ("eager", "compiled", "graph", "torch")  # graph: compiled with cuda_graph=True
 
 
@@ -73,6 +75,9 @@ def make_step(name, device="cpu"):
     params = init_params(0)
     if name == "numpy":
         return NumpyStep(params) if device == "cpu" else None
+    if name == "minimal":  # the floor of any eager tape (benchmarks/minimal_tape.py); opt-in
+        from benchmarks.minimal_tape import MinimalStep
+        return MinimalStep(params) if device == "cpu" else None
     if name in ("eager", "compiled", "graph"):
         return LibraryStep(params, device, compiled={"eager": False, "compiled": True, "graph": "graph"}[name])
     try:
@@ -163,7 +168,7 @@ def run(batch_sizes, repeats, device="cpu", contenders=CONTENDERS, steps=None):
         for n in procs:
             row[n] = statistics.median(times[n])
             row[f"faults_{n}"] = statistics.median(faults[n])
-        for n in ("eager", "compiled", "graph"):
+        for n in ("eager", "compiled", "graph", "minimal"):
             for ref in ("numpy", "torch"):
                 if n in row and ref in row:  # per round, then the median: both saw the same spell of load
                     row[f"{n}_vs_{ref}"] = statistics.median(x / y for x, y in zip(times[n], times[ref]))
@@ -175,7 +180,8 @@ def format_rows(rows):
     """The results as a text table."""
     head = (f"{'device':<6} {'batch':>6} {'numpy µs':>9} {'eager µs':>9} {'compiled µs':>12} {'torch µs':>9} "
             f"{'eager÷np':>9} {'comp÷np':>8} {'comp÷torch':>11}   faults/step (np/eager/comp/torch)"
-            + (f" {'graph µs':>9} {'graph÷torch':>11}" if any("graph" in r for r in rows) else ""))
+            + (f" {'graph µs':>9} {'graph÷torch':>11}" if any("graph" in r for r in rows) else "")
+            + (f" {'minimal µs':>10} {'min÷np':>7}" if any("minimal" in r for r in rows) else ""))
     lines = [head, "-" * len(head)]
     for r in rows:
         f = lambda k, fmt: format(r[k], fmt) if k in r else "—"
@@ -183,7 +189,8 @@ def format_rows(rows):
         lines.append(f"{r['device']:<6} {r['batch']:>6} {f('numpy', '9.1f'):>9} {f('eager', '9.1f'):>9} "
                      f"{f('compiled', '12.1f'):>12} {f('torch', '9.1f'):>9} {f('eager_vs_numpy', '9.2f'):>9} "
                      f"{f('compiled_vs_numpy', '8.2f'):>8} {f('compiled_vs_torch', '11.2f'):>11}   {flt}"
-                     + (f" {f('graph', '9.1f'):>9} {f('graph_vs_torch', '11.2f'):>11}" if "graph" in r else ""))
+                     + (f" {f('graph', '9.1f'):>9} {f('graph_vs_torch', '11.2f'):>11}" if "graph" in r else "")
+                     + (f" {f('minimal', '10.1f'):>10} {f('minimal_vs_numpy', '7.2f'):>7}" if "minimal" in r else ""))
     return "\n".join(lines)
 
 
@@ -192,10 +199,10 @@ def main(argv=None):
     ap.add_argument("--batches", type=int, nargs="+", default=[32, 1024, 16384])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
+    ap.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS + EXTRA)
     ap.add_argument("--steps", type=int, help="steps per timed pass (default: 400 at batch <= 64, fewer above)")
     ap.add_argument("--json", help="also write the results to this JSON file")
-    ap.add_argument("--worker", choices=GPU_CONTENDERS + ("numpy",), help=argparse.SUPPRESS)  # internal: one contender's process
+    ap.add_argument("--worker", choices=GPU_CONTENDERS + ("numpy",) + EXTRA, help=argparse.SUPPRESS)  # internal: one contender's process
     args = ap.parse_args(argv)
     if args.worker:
         return worker(args.worker, args.batches[0], args.device, args.steps)

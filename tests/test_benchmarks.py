@@ -27,6 +27,17 @@ def test_library_and_numpy_steps_agree_on_the_loss(compiled):
         assert lib(X, Y, 0.1) == pytest.approx(ref(X, Y, 0.1), rel=1e-5)
 
 
+def test_the_minimal_tape_trains_like_the_numpy_step():
+    from benchmarks.minimal_tape import MinimalStep
+    from benchmarks.reference_steps import NumpyStep, init_params
+    params = init_params(0)
+    tape, ref = MinimalStep(params), NumpyStep(params)
+    for X, Y in bench_step.make_batches(4, 8):
+        assert tape(X, Y, 0.1) == pytest.approx(ref(X, Y, 0.1), rel=1e-5)
+    rows = bench_step.run([4], 1, contenders=("numpy", "minimal"), steps=2)
+    assert "minimal_vs_numpy" in rows[0] and "min÷np" in bench_step.format_rows(rows)
+
+
 def test_benchmarks_use_the_public_api_and_do_not_import_each_other():
     import pathlib
     for f in pathlib.Path(bench_step.__file__).parent.glob("*.py"):

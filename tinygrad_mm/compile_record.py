@@ -166,6 +166,8 @@ class _Recorder:
         if recorded:
             raise CompileError(f"an in-place write with history inside a compiled function ({what}) is not "
                                "replayed: use out-of-place ops (x = x + 1), or write under no_grad / to .data")
+        if dst is src:  # the op wrote into the tensor's own memory: nothing to copy
+            return
         d = self.ids.get(id(dst))
         if d is None or self.kinds[d][0] == INPUT:
             raise CompileError(f"an in-place write inside a compiled function ({what}) into "

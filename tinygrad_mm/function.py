@@ -6,11 +6,11 @@ recorded op (its inputs, index, adjoint, shapes) is a separate `tape.Entry`.
 """
 import numpy as np
 
-_new = object.__new__
-
 from . import backend
 from .grad_mode import _state
 from . import tensor as _tensor  # partly built while tensor.py imports its mixins
+
+_new = object.__new__
 
 
 class Function:

@@ -10,8 +10,6 @@ from . import backend
 from .grad_mode import _state, check_unmodified
 from .tensor import Tensor, _wrap
 
-_new = object.__new__
-
 
 
 
@@ -131,10 +129,7 @@ def increment_leaf(t, gi, g, grads, undo=None):
         # handed to two inputs -- no .grad may share memory with anything else
         if gi is g or gi.base is not None or len(grads) > 1 and _twice(gi, grads):
             gi = gi.copy()
-        t._grad = new = _new(Tensor)  # _wrap(gi), inlined: gi is an array of the leaf's own type
-        new.array = gi
-        new.requires_grad = False
-        new._grad = new._entry = None
+        t._grad = _wrap(gi)
     else:
         total = old.array + gi
         old.array = total if total.ndim else backend.xp_of(gi).asarray(total)  # 0-d sums are scalars

@@ -62,21 +62,21 @@ class Entry:
     sources = property(lambda self: None if self._freed is None else tuple(r for _, r in self._freed[1]),
                        doc="Once freed: per input, the index of the entry that made it, the leaf "
                            "tensor if it requires grad, or None.")
-    device = property(lambda self: None if self._freed is None else
-                      "cpu" if self._freed[2] is np.ndarray or backend._cp is None or
-                      not issubclass(self._freed[2], backend._cp.ndarray) else "cuda",
+    device = property(lambda self: None if self._freed is None else self._freed[2],
                       doc='Once freed: "cpu" or "cuda".')
 
     def free(self):
         """Drop the op (and so what its forward saved) and the inputs; keep a printable record:
-        (op class, per input (shape, source), array type, torch's name when the instance decides it)."""
+        (op class, per input (shape, source), device, torch's name when the instance decides it)."""
         inputs = self.inputs
         if inputs is None:
             return
         function = self.function
         cls = type(function)
+        first = inputs[0].array if inputs else None  # one device per op
+        device = "cpu" if first is None or type(first) is np.ndarray else backend.device_of(first)
         self._freed = (cls, (_input_record(inputs[0]),) if len(inputs) == 1 else tuple(map(_input_record, inputs)),
-                       type(inputs[0].array) if inputs else np.ndarray,
+                       device,
                        # torch's name, computed now only for ops whose name depends on the instance
                        function.grad_fn_name() if cls.grad_fn_name is not _BASE_GRAD_FN_NAME else None)
         self.function = self.inputs = self.retains = None

@@ -268,10 +268,8 @@ class Tensor(TensorMath, TensorShape):
                 raise RuntimeError(f"result type {result.array.dtype} can't be cast to the desired output "
                                    f"type {array.dtype} ({what})")
             array[...] = result.array
-            if _state.capture is not None:  # tg.compile replays an unrecorded write as a copy
-                _state.capture.write(array, result.array, recorded, f"{self.short()} ({what})")
-        elif _state.capture is not None and recorded:
-            _state.capture.write(array, array, recorded, f"{self.short()} ({what})")
+        if _state.capture is not None:  # tg.compile replays an unrecorded write as a copy
+            _state.capture.write(array, result.array, recorded, f"{self.short()} ({what})")
         if type(self) is not _DataAlias:
             log_modified(array, f"{self.short()} ({what})")
         if recorded:

@@ -1,6 +1,7 @@
 """backend: the scatter-add behind every gather's backward, the index range check, the fused kernels,
 the host buffer pool and the fast paths for tall arrays."""
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -49,6 +50,28 @@ def test_check_index_range_accepts_valid_and_empty():
     backend.check_index_range(np.array([0, 2, 2]), 3)
     backend.check_index_range(np.array([], dtype=np.int64), 0)
     backend.check_index_range(np.array([1, 2], dtype=np.uint8), 3)
+
+
+@pytest.mark.parametrize("dtype", [">i8", "<i4", ">i2", "u2", "i1"])
+def test_check_index_range_reads_any_integer_dtype_and_byte_order(dtype):
+    backend.check_index_range(np.array([0, 2, 1], dtype=dtype), 3)
+    with pytest.raises(IndexError, match="3 is out of range for size 3"):
+        backend.check_index_range(np.array([0, 3], dtype=dtype), 3)
+    if np.dtype(dtype).kind == "i":  # a negative index is out of range too (numpy would wrap it)
+        with pytest.raises(IndexError, match="-1 is out of range for size 3"):
+            backend.check_index_range(np.array([[0, 1], [-1, 2]], dtype=dtype), 3)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_finds_any_non_finite_entry_without_warnings(bad):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a sum would warn "overflow" on these huge finite values
+        huge = np.full((32, 27), np.finfo(np.float32).max, np.float32)
+        assert kernels.all_finite(huge) and kernels.all_finite(np.zeros((0, 3)))
+        for where in ((0, 0), (31, 26), (5, 7)):
+            a = huge.copy()
+            a[where] = bad
+            assert not kernels.all_finite(a)
 
 
 def test_numpy_tanh_grad_and_xent_grad_match_their_formulas():

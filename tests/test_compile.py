@@ -1,4 +1,6 @@
 """tg.compile: replay equals eager; guards re-capture or refuse; print lists the captured program."""
+import re
+
 import numpy as np
 import pytest
 
@@ -285,3 +287,23 @@ def test_a_parameter_used_twice_gets_both_gradients_under_plain_sgd():
         x = tg.tensor(np.full((2, 3), 0.3 * i, np.float32))
         assert fn(ws[0], opts[0], x).item() == cfn(ws[1], opts[1], x).item()
     assert np.array_equal(ws[0].array, ws[1].array) and np.array_equal(ws[0].grad.array, ws[1].grad.array)
+
+
+@pytest.mark.parametrize("bad, kind", [(np.inf, "+inf or NaN"), (np.nan, "+inf or NaN"), (-np.inf, "all logits -inf")])
+def test_replayed_cross_entropy_refuses_undefined_rows_before_any_update(bad, kind):
+    (m, opt), _ = twins()
+    cstep = tg.compile(step)
+    data = batches(4, 8)
+    for X, Y in data[:3]:
+        cstep(m, opt, X, Y)
+    assert len(cstep.programs) == 1  # replaying from here on
+    before = [p.array.copy() for p in m.parameters()]
+    with tg.no_grad():  # one output bias at ±inf/nan: every row's logit there follows it
+        m.l2.bias.array[3] = bad
+        if bad == -np.inf:
+            m.l2.bias.array[:] = bad
+    before[-1] = m.l2.bias.array.copy()
+    with pytest.raises(ValueError, match=re.escape(kind)):
+        cstep(m, opt, *data[3])
+    for p, b in zip(m.parameters(), before):  # refused before the update ran
+        assert np.array_equal(p.array, b, equal_nan=True)

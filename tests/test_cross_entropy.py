@@ -1,5 +1,7 @@
 """The fused cross-entropy: one tape entry, target validation, exact numerics, torch and unfused parity."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -159,6 +161,24 @@ def test_cross_entropy_float32_huge_logits_never_nan():
         assert np.isfinite(out.detach().numpy()).all() and np.isfinite(x.grad).all()
         ref = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y), reduction=reduction)
         np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1.3e-6, atol=1e-5)
+
+
+def test_cross_entropy_largest_finite_logits_warn_nothing_and_match_torch():
+    # row maxima that sum past float32's range (the finiteness check must not overflow, and warn),
+    # on the targets: every loss is finite
+    logits = np.full((64, 5), np.finfo(np.float32).max, np.float32)
+    logits[:, 1:] = np.linspace(-3, 3, 4, dtype=np.float32)
+    y = np.zeros(64, np.int64)
+    x = Tensor(logits, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = nn.cross_entropy(x, y)
+        loss.backward()
+    ref_x = torch.from_numpy(logits).requires_grad_()
+    ref = F.cross_entropy(ref_x, torch.from_numpy(y))
+    ref.backward()
+    np.testing.assert_allclose(loss.item(), ref.item(), rtol=1.3e-6)
+    np.testing.assert_allclose(x.grad.numpy(), ref_x.grad.numpy(), rtol=1.3e-6, atol=1e-5)
 
 
 def test_cross_entropy_masked_classes():

@@ -1,7 +1,8 @@
 """tinygrad_mm: a tape-based reverse-mode autodiff library on numpy (CPU) and cupy (GPU)."""
 from .tensor import Tensor
 from .grad_mode import no_grad, enable_grad, is_grad_enabled, set_grad_enabled
-from .tape import Tape, Entry, Step, default_tape
+from .tape import Tape, Entry, default_tape
+from .sweep import Step
 from .function import Function
 from .coerce import as_tensor
 from .creation import (Generator, manual_seed, seed, initial_seed, default_generator, tensor,

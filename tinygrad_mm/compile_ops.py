@@ -10,7 +10,6 @@ Forms are numpy-only, except under `tg.compile(fn, cuda_graph=True)`, where thos
 `cuda = True` also take cupy arrays (the same cupy calls eager makes; untested: no GPU yet).
 The table FORMS maps an op class to its form; `update(opt)` is the optimizer's step.
 """
-import math
 from functools import partial
 
 import numpy as np
@@ -187,7 +186,7 @@ class CrossEntropyForm(Form):
         add, sub, div, maximum, exp, log = np.add.reduce, np.subtract, np.divide, np.maximum, np.exp, np.log
 
         def forward():                  # CrossEntropy.forward, call for call, into the buffers
-            if not fast or maximum.reduce(tu) >= c:
+            if not fast or tu.item(tu.argmax()) >= c:  # backend.largest_unsigned, on the view made once
                 if _check_targets(x, t, ignore) is not None:
                     raise RuntimeError("this batch has targets equal to ignore_index and the captured "
                                        "step had none: call the step eagerly for it")
@@ -197,7 +196,7 @@ class CrossEntropyForm(Form):
                     maximum(m0, x[:, j], out=m0)  # (np.maximum refuses a positional out)
             else:                       # x.max(axis=1); outputs passed positionally: faster
                 maximum.reduce(x, 1, None, m0)
-            if not math.isfinite(add(m0)) and not bool(np.isfinite(m).all()):
+            if not kernels.all_finite(m0):
                 raise ValueError(_bad_rows_message(m))
             sub(x, m, e)
             exp(e, e)

@@ -56,24 +56,27 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run forward on the inputs' arrays and, if any input requires grad, record an entry."""
         fn, T = cls(), _tensor.Tensor
-        if len(inputs) == 1:  # most ops: unpacked by hand, cheaper than the comprehensions below
+        if len(inputs) == 1:  # most ops: unpacked by hand, cheaper than the loop below
             x = inputs[0]
             if type(x) is not T:
                 _check_inputs(cls, inputs)
             fn.needs_input_grad = needs = (x.requires_grad,)
             out = fn.forward(x.array, **params) if params else fn.forward(x.array)  # ** costs even when empty
-        else:
+        else:  # one loop, no comprehensions: each of those is a Python frame of its own
+            needs, arrays = [], []
             try:
-                needs = tuple([t.requires_grad for t in inputs])
-                arrays = [t.array for t in inputs]
-            except AttributeError:
+                a0 = inputs[0].array
+                for t in inputs:
+                    a = t.array
+                    if type(a) is not type(a0) or a.dtype is not a0.dtype and a.dtype != a0.dtype:
+                        _check_compatible(cls, inputs)  # one device and one dtype per op: no silent transfers or upcasts
+                    arrays.append(a)
+                    needs.append(t.requires_grad)
+            except (AttributeError, IndexError):  # not Tensors, or no inputs at all
                 _check_inputs(cls, inputs)
-                raise
-            fn.needs_input_grad = needs
-            a = arrays[0]
-            for d in arrays:  # one device and one dtype per op: no silent transfers or upcasts
-                if type(d) is not type(a) or d.dtype is not a.dtype and d.dtype != a.dtype:
-                    _check_compatible(cls, inputs)
+                if inputs:
+                    raise
+            fn.needs_input_grad = needs = tuple(needs)
             out = fn.forward(*arrays, **params)
         if type(out) is not np.ndarray:  # cupy arrays and numpy scalars pass; Tensors and lists do not
             out = _check_output(cls, out, inputs)

@@ -240,10 +240,13 @@ class Affine(Function):
     def backward(self, g):          # dx = g w, dw = g^T x, db = sum of g over the batch
         x, w, shape = self.x, self.w, self.x_shape
         need = self.needs_input_grad
-        n = math.prod(shape[:-1])                     # rows (reshape(-1, ...) fails on size 0)
-        g2 = g.reshape(n, g.shape[-1])                # (N, out)
+        if len(shape) == 2:                           # the common case: already (N, in), (N, out)
+            g2, x2 = g, x
+        else:                                         # (..., in): rows flattened (not -1: fails on size 0)
+            n = math.prod(shape[:-1])
+            g2, x2 = g.reshape(n, g.shape[-1]), (None if x is None else x.reshape(n, shape[-1]))
         gx = kernels.matmul(g, w) if need[0] else None   # (..., in)
-        gw = g2.T @ x.reshape(n, shape[-1]) if need[1] else None  # (out, in)
+        gw = g2.T @ x2 if need[1] else None           # (out, in)
         if len(need) == 2:
             return gx, gw
         return gx, gw, (kernels.col_sum(g2) if need[2] else None)

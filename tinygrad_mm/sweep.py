@@ -1,8 +1,9 @@
-"""The reverse sweep's steps: seed the root's gradient, run each entry's backward, deliver
-each gradient (an intermediate's adjoint, or a leaf's .grad), reduce broadcast gradients
-(`fit_gradient`, the one place this happens), and roll everything back on an error.
+"""The reverse sweep: seed the root's gradient, walk the tape's entries backwards running
+each one's backward, deliver each gradient (an intermediate's adjoint, or a leaf's .grad),
+reduce broadcast gradients (`fit_gradient`, the one place this happens), and roll
+everything back on an error.
 
-`Tape.backward` (tape.py) walks the entries; this module does what happens at each one.
+`Tape.backward` (tape.py) checks the root and calls `run`; the tape itself only records.
 """
 import numpy as np
 
@@ -25,97 +26,98 @@ class Step:
         return f"Step(#{self.entry.index} {self.entry.name}, {n} increment{'' if n == 1 else 's'})"
 
 
-class _Sweep:
-    """The bookkeeping of one reverse sweep: pending adjoints, and leaf increments to undo on error."""
-    __slots__ = ("tape", "pending", "waiting", "undo")
+def run(tape, root, seed, retain_graph, steps):
+    """The reverse sweep from `root`, seeded with `seed`: a generator (yielding a Step per entry
+    when `steps`) that walks the tape's live entries backwards, and at each one holding an
+    adjoint runs its op's backward and increments each input's adjoint (an intermediate) or
+    .grad (a leaf). All or nothing: on an error every leaf increment is undone.
 
-    def __init__(self, tape, root, seed):
-        self.tape = tape
-        root.adjoint = seed
-        # entries holding an adjoint, kept alive until swept: the tape refers to them weakly, and
-        # freeing a swept entry's inputs may drop the last other reference to one of them
-        self.pending = [root]
-        self.waiting = 1  # entries holding an adjoint not yet swept: at 0 the rest is skipped
-        self.undo = []    # (leaf, its .grad before, that grad's array before) per increment
-
-    def visit(self, entry, steps):
-        """Take the entry's adjoint, run its op's backward, and increment each input's adjoint
-        (an intermediate) or .grad (a leaf) by its gradient. Returns (grad_out, increments)."""
-        g = entry.adjoint
-        entry.adjoint = None
-        entry.grad_out = g
-        self.waiting -= 1
-        rec = _state.capture  # a tg.compile recorder, or None: checked only where a gradient moves
-        if entry.retains is not None:  # retain_grad(): the output's .grad accumulates like a leaf's
-            if rec is not None:
-                rec.leaf(entry.retains, g, g, ())
-            increment_leaf(entry.retains, g, g, (), self.undo)
-        if entry.stamp != _state.version:  # something was written in place since it was recorded
-            check_unmodified(entry)
-        grads = entry.function.backward(g)
-        inputs = entry.inputs
-        if type(grads) is not tuple:
-            grads = tuple(grads) if type(grads) is list else (grads,)
-        n = len(grads)
-        if n != len(inputs):
-            raise RuntimeError(f"{entry.name}.backward returned {n} gradients for {len(inputs)} inputs")
-        if rec is not None:  # tg.compile is capturing: note which backward ran on what
-            rec.backward(entry, g, grads)
-        if n == 1:  # most ops: no loop
-            gi = self.deliver(entry, inputs[0], grads[0], g, (), rec)
-            return g, None if not steps else [] if gi is None else [(inputs[0], gi)]
-        # one array handed to two inputs must not become two leaves' .grad: increment_leaf looks
-        # for it only when two gradients here are one object (or None twice, which is harmless)
-        alias = grads if len(set(map(id, grads))) < n else ()
-        incs = [] if steps else None
-        for t, gi in zip(inputs, grads):
-            gi = self.deliver(entry, t, gi, g, alias, rec)
-            if steps and gi is not None:
-                incs.append((t, gi))
-        return g, incs
-
-    def deliver(self, entry, t, gi, g, alias, rec):
-        """Increment input t's adjoint (an intermediate) or .grad (a leaf) by gi, fitted to its
-        shape; returns what it added (None: nothing)."""
-        if gi is None or not t.requires_grad:
-            return None
-        a = t.array
-        if type(gi) is not type(a) or gi.dtype is not a.dtype and gi.dtype != a.dtype or gi.shape != a.shape:
-            fitted = fit_gradient(entry, t, gi)
-            if rec is not None:
-                rec.fit(gi, fitted)
-            gi = fitted
-        node = t._entry
-        if node is None:
-            if rec is not None:
-                rec.leaf(t, gi, g, alias)
-            increment_leaf(t, gi, g, alias, self.undo)
-        elif node.adjoint is not None:  # an intermediate: its entry is further up the tape
-            total = node.adjoint + gi
-            if rec is not None:
-                rec.accumulate(node.adjoint, gi, total)
-            node.adjoint = total
-        elif node.tape is self.tape and node.inputs is not None:  # live (not freed)
-            node.adjoint = gi
-            self.pending.append(node)
-            self.waiting += 1
-        else:  # first arrival only: a freed or foreign entry would never be swept
-            raise RuntimeError(freed_message(node) if node.freed else
-                               f"{t.short()} was recorded on another tape (inside a different "
-                               "`with Tape():`); its history cannot be swept here")
-        return gi
-
-    def drop_pending(self):
-        for entry in self.pending:
+    One loop with the common case inline: this is the backward half of every training step."""
+    live, swept = tape._live, tape._swept
+    rec = _state.capture  # a tg.compile recorder, or None: consulted only where a gradient moves
+    root.adjoint = seed
+    # entries holding an adjoint, kept alive until swept: the tape refers to them weakly, and
+    # freeing a swept entry's inputs may drop the last other reference to one of them
+    pending = [root]
+    waiting = 1  # entries holding an adjoint not yet swept: at 0 the rest of the tape is skipped
+    undo = []    # (leaf, its .grad before, that grad's array before) per increment
+    try:
+        for pos in range(len(live) - 1, -1, -1):
+            ref = live[pos]
+            entry = ref() if ref is not None else None
+            if entry is None or entry.adjoint is None:
+                continue  # not on the path from the root: skipped
+            g = entry.grad_out = entry.adjoint
             entry.adjoint = None
-
-    def roll_back(self):
-        """Undo every leaf increment of this sweep and drop the pending adjoints: all or nothing."""
-        for t, old, old_array in reversed(self.undo):
+            waiting -= 1
+            if entry.retains is not None:  # retain_grad(): the output's .grad accumulates like a leaf's
+                if rec is not None:
+                    rec.leaf(entry.retains, g, g, ())
+                increment_leaf(entry.retains, g, g, (), undo)
+            if entry.stamp != _state.version:  # something was written in place since it was recorded
+                check_unmodified(entry)
+            grads = entry.function.backward(g)
+            inputs = entry.inputs
+            if type(grads) is not tuple:
+                grads = tuple(grads) if type(grads) is list else (grads,)
+            n = len(grads)
+            if n != len(inputs):
+                raise RuntimeError(f"{entry.name}.backward returned {n} gradients for {len(inputs)} inputs")
+            if rec is not None:  # tg.compile is capturing: note which backward ran on what
+                rec.backward(entry, g, grads)
+            # one array handed to two inputs must not become two leaves' .grad: increment_leaf
+            # looks for it only when two gradients here are one object (or None twice: harmless)
+            alias = grads if n > 1 and len(set(map(id, grads))) < n else ()
+            incs = [] if steps else None
+            for t, gi in zip(inputs, grads):
+                if gi is None or not t.requires_grad:
+                    continue
+                a = t.array
+                if type(gi) is not type(a) or gi.dtype is not a.dtype and gi.dtype != a.dtype or gi.shape != a.shape:
+                    fitted = fit_gradient(entry, t, gi)
+                    if rec is not None:
+                        rec.fit(gi, fitted)
+                    gi = fitted
+                node = t._entry
+                if node is None:  # a leaf
+                    if rec is not None:
+                        rec.leaf(t, gi, g, alias)
+                    increment_leaf(t, gi, g, alias, undo)
+                elif node.adjoint is not None:  # an intermediate already holding part of its adjoint
+                    total = node.adjoint + gi
+                    if rec is not None:
+                        rec.accumulate(node.adjoint, gi, total)
+                    node.adjoint = total
+                elif node.tape is tape and node.inputs is not None:  # first arrival at a live entry
+                    node.adjoint = gi
+                    pending.append(node)
+                    waiting += 1
+                else:  # a freed or foreign entry would never be swept
+                    raise RuntimeError(freed_message(node) if node.freed else
+                                       f"{t.short()} was recorded on another tape (inside a different "
+                                       "`with Tape():`); its history cannot be swept here")
+                if steps:
+                    incs.append((t, gi))
+            if not retain_graph:
+                entry.free()
+                live[pos] = None
+                swept.append(entry)
+            if steps:
+                yield Step(entry, g, incs)
+            if not waiting:
+                break  # nothing further up the tape can receive a gradient from the root
+    except GeneratorExit:  # backward_steps stopped early: leaves keep their grads, pending adjoints go
+        for e in pending:
+            e.adjoint = None
+        raise
+    except BaseException:  # all or nothing: undo every leaf increment, drop the pending adjoints
+        for t, old, old_array in reversed(undo):
             if old is not None:
                 old.array = old_array
             t._grad = old
-        self.drop_pending()
+        for e in pending:
+            e.adjoint = None
+        raise
 
 
 def increment_leaf(t, gi, g, grads, undo=None):

@@ -22,7 +22,8 @@ import numpy as np
 from . import backend
 from .grad_mode import _state, tapes as _tapes
 from .function import Function
-from .sweep import Step, _Sweep, freed_message, increment_leaf, seed_gradient
+from . import sweep
+from .sweep import freed_message, increment_leaf, seed_gradient
 
 _ref = weakref.ref
 _new = object.__new__
@@ -73,10 +74,13 @@ class Entry:
             return
         function = self.function
         cls = type(function)
-        first = inputs[0].array if inputs else None  # one device per op
-        device = "cpu" if first is None or type(first) is np.ndarray else backend.device_of(first)
-        self._freed = (cls, (_input_record(inputs[0]),) if len(inputs) == 1 else tuple(map(_input_record, inputs)),
-                       device,
+        first = inputs[0].array  # one device per op
+        if len(inputs) == 1:  # most ops: _input_record inlined
+            e = inputs[0]._entry
+            sources = ((first.shape, e.index if e is not None else inputs[0] if inputs[0].requires_grad else None),)
+        else:
+            sources = tuple(map(_input_record, inputs))
+        self._freed = (cls, sources, "cpu" if type(first) is np.ndarray else backend.device_of(first),
                        # torch's name, computed now only for ops whose name depends on the instance
                        function.grad_fn_name() if cls.grad_fn_name is not _BASE_GRAD_FN_NAME else None)
         self.function = self.inputs = self.retains = None
@@ -163,40 +167,19 @@ class Tape:
         generator) and the leaves keep what they received, while the pending adjoints of the
         entries not yet reached are dropped (so they cannot leak into a later backward).
         """
-        return self._sweep(tensor, grad, retain_graph, True)
+        yield from self._sweep(tensor, grad, retain_graph, True)  # lazy: nothing runs before the first next()
 
     def _sweep(self, tensor, grad, retain_graph, steps):
+        """Check the root and return the sweep (sweep.run, a generator) to iterate."""
         seed = seed_gradient(tensor, grad)
         root = tensor._entry
         if root is None:  # a leaf: its gradient is the seed itself
             if _state.capture is not None:
                 _state.capture.leaf(tensor, seed, seed, ())
             increment_leaf(tensor, seed, seed, [])
-            return
+            return iter(())
         _check_sweepable(self, root, tensor)
-        live = self._live
-        sweep = _Sweep(self, root, seed)
-        try:
-            for pos in range(len(live) - 1, -1, -1):
-                ref = live[pos]
-                entry = ref() if ref is not None else None
-                if entry is None or entry.adjoint is None:
-                    continue  # not on the path to `tensor`: skipped
-                g, incs = sweep.visit(entry, steps)
-                if not retain_graph:
-                    entry.free()
-                    live[pos] = None
-                    self._swept.append(entry)
-                if steps:
-                    yield Step(entry, g, incs)
-                if not sweep.waiting:
-                    break  # nothing further up the tape can receive a gradient from `tensor`
-        except GeneratorExit:  # backward_steps stopped early: leaves keep their grads, pending adjoints go
-            sweep.drop_pending()
-            raise
-        except BaseException:
-            sweep.roll_back()
-            raise
+        return sweep.run(self, root, seed, retain_graph, steps)
 
     # -- reading the tape -----------------------------------------------------------
     def __repr__(self):

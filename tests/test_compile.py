@@ -307,3 +307,21 @@ def test_replayed_cross_entropy_refuses_undefined_rows_before_any_update(bad, ki
         cstep(m, opt, *data[3])
     for p, b in zip(m.parameters(), before):  # refused before the update ran
         assert np.array_equal(p.array, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [">i8", "<i4", "u2"])
+def test_replayed_gather_refuses_an_out_of_range_index_of_any_byte_order(dtype):
+    (m, opt), _ = twins()
+    cstep = tg.compile(step)
+    data = [(X.array.astype(dtype), Y.array) for X, Y in batches(4, 8)]
+    for X, Y in data[:3]:
+        cstep(m, opt, X, Y)
+    assert len(cstep.programs) == 1  # replaying from here on
+    X, Y = data[3]
+    bad = X.copy()
+    bad[2, 1] = 11 if np.dtype(dtype).kind == "u" else -1  # numpy would wrap -1 to the last row
+    before = [p.array.copy() for p in m.parameters()]
+    with pytest.raises(IndexError, match="out of range for size 11"):
+        cstep(m, opt, bad, Y)
+    assert all(np.array_equal(p.array, b) for p, b in zip(m.parameters(), before))
+    cstep(m, opt, X, Y)  # a good batch replays again

@@ -114,6 +114,21 @@ def test_none_gradient_for_an_input_is_allowed():
 def test_apply_rejects_non_tensor_inputs():
     with pytest.raises(TypeError, match="keyword"):
         AddWrongShape.apply(leaf([1.0]), np.ones(1))
+    # named first even after two Tensors that do not match: the constant is the mistake to fix
+    for bad in (3.0, np.ones(2)):
+        with pytest.raises(TypeError, match="takes Tensors as positional inputs"):
+            ops.Add.apply(leaf([1.0, 2.0], np.float32), leaf([1.0, 2.0], np.float64), bad)
+
+
+def test_a_function_with_no_inputs_runs_forward_and_records_nothing():
+    class Seven(Function):
+        def forward(self):
+            return np.full((2,), 7.0)
+
+    with Tape() as tape:
+        out = Seven.apply()
+    np.testing.assert_array_equal(out.array, [7.0, 7.0])
+    assert not out.requires_grad and len(tape) == 0
 
 
 def test_mixing_float32_and_float64_in_one_function_raises_before_recording():

@@ -138,6 +138,21 @@ def test_backward_steps_yields_one_step_per_swept_entry_in_reverse():
     assert unrelated.entry.grad_out is None
 
 
+def test_an_op_recorded_between_steps_leaves_every_entry_listed_once():
+    with Tape() as tape:
+        x = leaf([1.0, 1.0, 1.0])
+        z = ((x * 2.0).tanh() * 3.0).sum()
+        steps = tape.backward_steps(z)
+        next(steps)                    # Sum swept
+        w = x * 7.0                    # recording drops the swept list and compacts the live one
+        rest = [s.entry.index for s in steps]
+        indices = [e.index for e in tape.entries]
+        assert len(indices) == len(set(indices))              # none twice
+        assert set(rest) <= set(indices) and all(e.freed for e in tape.entries if e.index in rest)
+        assert w.entry in tape.entries and not w.entry.freed
+    np.testing.assert_allclose(x.grad, 6.0 * (1.0 - np.tanh(2.0) ** 2) * np.ones(3))
+
+
 def test_backward_steps_stopped_early_keeps_leaf_grads_and_leaks_no_adjoint():
     with Tape() as tape:
         x, y = leaf([1.0, 2.0]), leaf([3.0])

@@ -129,13 +129,13 @@ class GatherRowsForm(Form):
             return False
         self.n, self.idx = n, idx = table.shape[0], idx
         self.out = out = np.empty_like(out)
-        u = idx.view(backend.UNSIGNED[idx.dtype]) if idx.dtype in backend.UNSIGNED else idx
+        u = idx.view(backend.UNSIGNED[idx.dtype]) if idx.dtype in backend.UNSIGNED else None  # a view: it sees each call's ids
         take = table.take
 
         def gather():
             # the range check nn.Embedding makes before the op (numpy would wrap a negative index):
-            # viewed as unsigned, a negative index is huge, so one max checks both ends
-            if idx.size and u.max() >= n:
+            # viewed as unsigned, a negative index is huge, so one pass checks both ends
+            if idx.size and (u.item(u.argmax()) if u is not None else backend.largest_unsigned(idx)) >= n:
                 backend.check_index_range(idx, n, "index")
             take(idx, axis=0, out=out, mode="clip")      # table[idx]
         self.forward = [gather]

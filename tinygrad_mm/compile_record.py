@@ -1,7 +1,7 @@
 """What tg.compile records while it runs a step eagerly: slots (arrays) and events.
 
 The recorder is installed as `grad_mode._state.capture`; Function.apply, the sweep
-(sweep._Sweep), Optimizer.step and mark_modified call its hooks. Each array the step reads or
+(sweep.run), Optimizer.step and mark_modified call its hooks. Each array the step reads or
 makes gets a *slot*, numbered in order of appearance (so two calls of the same program number
 them alike); an event (`Fwd`, `Bwd`, `Fit`, `Acc`, `Leaf`, `Update`, `Reset`, `Write`) names slots.
 """

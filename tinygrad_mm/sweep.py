@@ -33,7 +33,7 @@ def run(tape, root, seed, retain_graph, steps):
     .grad (a leaf). All or nothing: on an error every leaf increment is undone.
 
     One loop with the common case inline: this is the backward half of every training step."""
-    live, swept = tape._live, tape._swept
+    live = tape._live
     rec = _state.capture  # a tg.compile recorder, or None: consulted only where a gradient moves
     root.adjoint = seed
     # entries holding an adjoint, kept alive until swept: the tape refers to them weakly, and
@@ -101,7 +101,7 @@ def run(tape, root, seed, retain_graph, steps):
             if not retain_graph:
                 entry.free()
                 live[pos] = None
-                swept.append(entry)
+                tape._swept.append(entry)  # read each time: an op recorded between backward_steps' yields starts a new list
             if steps:
                 yield Step(entry, g, incs)
             if not waiting:

@@ -23,7 +23,7 @@ from . import backend
 from .grad_mode import _state, tapes as _tapes
 from .function import Function
 from . import sweep
-from .sweep import freed_message, increment_leaf, seed_gradient
+from .sweep import Step, freed_message, increment_leaf, seed_gradient  # noqa: F401 (Step: also tinygrad_mm.tape.Step)
 
 _ref = weakref.ref
 _new = object.__new__
@@ -146,7 +146,9 @@ class Tape:
     @property
     def entries(self):
         """The entries on the tape in execution order: live ones, and those the latest sweep freed."""
-        live = [e for e in (r() for r in self._live if r is not None) if e is not None]
+        # not freed: an op recorded between backward_steps' yields compacts the live list while the
+        # sweep still frees entries through the old one, and those are listed once, as swept
+        live = [e for e in (r() for r in self._live if r is not None) if e is not None and e.inputs is not None]
         if not self._swept:
             return live
         return sorted(live + self._swept, key=lambda e: e.index)

@@ -129,7 +129,8 @@ class GatherRowsForm(Form):
             return False
         self.n, self.idx = n, idx = table.shape[0], idx
         self.out = out = np.empty_like(out)
-        u = idx.view(backend.UNSIGNED[idx.dtype]) if idx.dtype in backend.UNSIGNED else None  # a view: it sees each call's ids
+        # a view made once sees each call's ids; None: unsigned, or a non-native byte order
+        u = idx.view(backend.UNSIGNED[idx.dtype]) if idx.dtype in backend.UNSIGNED else None
         take = table.take
 
         def gather():

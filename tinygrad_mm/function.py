@@ -70,7 +70,7 @@ class Function:
                     a = t.array
                     if type(a) is not type(a0) or a.dtype is not a0.dtype and a.dtype != a0.dtype:
                         _check_inputs(cls, inputs)      # a non-Tensor input is named first, as ever
-                        _check_compatible(cls, inputs)  # one device and one dtype per op: no silent transfers or upcasts
+                        _check_compatible(cls, inputs)  # one device, one dtype: no silent transfers or upcasts
                     arrays.append(a)
                     needs.append(t.requires_grad)
             except (AttributeError, IndexError):  # not Tensors, or no inputs at all

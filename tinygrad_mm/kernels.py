@@ -6,9 +6,8 @@ Set TINYGRAD_MM_PLAIN_KERNELS=1 to run every function as its plain one-liner: th
 runs once that way too, so a fast path can never be the only thing that is right.
 This is the only module with cupy-specific code; ops call it and never branch on the device.
 """
-import os
-
 import math
+import os
 
 import numpy as np
 

@@ -101,7 +101,7 @@ def run(tape, root, seed, retain_graph, steps):
             if not retain_graph:
                 entry.free()
                 live[pos] = None
-                tape._swept.append(entry)  # read each time: an op recorded between backward_steps' yields starts a new list
+                tape._swept.append(entry)  # not cached: an op recorded between yields starts a new list
             if steps:
                 yield Step(entry, g, incs)
             if not waiting:

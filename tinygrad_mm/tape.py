@@ -75,11 +75,7 @@ class Entry:
         function = self.function
         cls = type(function)
         first = inputs[0].array  # one device per op
-        if len(inputs) == 1:  # most ops: _input_record inlined
-            e = inputs[0]._entry
-            sources = ((first.shape, e.index if e is not None else inputs[0] if inputs[0].requires_grad else None),)
-        else:
-            sources = tuple(map(_input_record, inputs))
+        sources = (_input_record(inputs[0]),) if len(inputs) == 1 else tuple(map(_input_record, inputs))
         self._freed = (cls, sources, "cpu" if type(first) is np.ndarray else backend.device_of(first),
                        # torch's name, computed now only for ops whose name depends on the instance
                        function.grad_fn_name() if cls.grad_fn_name is not _BASE_GRAD_FN_NAME else None)

@@ -211,3 +211,16 @@ def test_pooled_matmul_tanh_and_tanh_grad_match_numpy(n):
     np.testing.assert_array_equal(kernels.tanh_grad(y, g), g * (1 - y * y))
     assert out.dtype == y.dtype == np.float32
     assert not np.shares_memory(out, y)          # all three alive: three distinct buffers
+
+
+@pytest.mark.parametrize("n, out, inp", [(4, 200, 30), (5000, 200, 30), (5000, 27, 200), (2048, 64, 64), (0, 7, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_grad_is_g_transposed_times_x_on_either_path(n, out, inp, dtype):
+    rng = np.random.default_rng(6)
+    g, x = rng.standard_normal((n, out)).astype(dtype), rng.standard_normal((n, inp)).astype(dtype)
+    gw = kernels.weight_grad(g, x)
+    # the wide path (many rows, out > in) must really be taken where the constant says
+    assert kernels.wide_weight_grad(g, x) == (not kernels.PLAIN and n >= kernels.WIDE_BATCH and out > inp)
+    exact = g.astype(np.float64).T @ x.astype(np.float64)
+    np.testing.assert_allclose(gw, exact, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-10)
+    assert gw.shape == (out, inp) and gw.dtype == dtype and gw.flags.c_contiguous

@@ -85,9 +85,13 @@ class AffineForm(Form):
             fns.append(_call(xp.matmul, g, w, outs[-1]))
         else:
             outs.append(None)
-        if need[1]:                                  # gw = g.T @ x
+        if need[1]:                                  # gw = kernels.weight_grad(g, x)
             outs.append(xp.empty(w.shape, w.dtype))
-            fns.append(_call(xp.matmul, g.T, x, outs[-1]))
+            if kernels.wide_weight_grad(g, x):       # (x.T @ g).T: into a wide buffer, copied out
+                wide = np.empty((x.shape[1], g.shape[1]), g.dtype)
+                fns += [partial(np.matmul, x.T, g, wide), partial(np.copyto, outs[-1], wide.T)]
+            else:
+                fns.append(_call(xp.matmul, g.T, x, outs[-1]))
         else:
             outs.append(None)
         if len(need) == 3:

@@ -246,7 +246,7 @@ class Affine(Function):
             n = math.prod(shape[:-1])
             g2, x2 = g.reshape(n, g.shape[-1]), (None if x is None else x.reshape(n, shape[-1]))
         gx = kernels.matmul(g, w) if need[0] else None   # (..., in)
-        gw = g2.T @ x2 if need[1] else None           # (out, in)
+        gw = kernels.weight_grad(g2, x2) if need[1] else None  # (out, in): g2.T @ x2
         if len(need) == 2:
             return gx, gw
         return gx, gw, (kernels.col_sum(g2) if need[2] else None)

@@ -97,11 +97,11 @@ class AffineForm(Form):
         if len(need) == 3:
             if need[2]:                              # gb = kernels.col_sum(g)
                 gb = xp.empty(w.shape[0], w.dtype)
-                if kernels.PLAIN or g.size < kernels.SMALL:
+                if kernels.col_sum_by_matmul(g):
+                    fns.append(_call(xp.matmul, xp.ones(g.shape[0], g.dtype), g, gb))
+                else:
                     reduce = np.add.reduce if xp is np else xp.sum
                     fns.append(partial(reduce, g, 0, None, gb))  # g.sum(axis=0); positional: faster
-                else:
-                    fns.append(_call(xp.matmul, xp.ones(g.shape[0], g.dtype), g, gb))
                 outs.append(gb)
             else:
                 outs.append(None)

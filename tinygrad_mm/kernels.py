@@ -101,7 +101,7 @@ def weight_grad(g, x):
     """g.T @ x for 2-D g (N, out) and x (N, in): a weight's gradient. On many rows with out > in,
     BLAS is faster making the transpose ((in, out), wide) than the tall result: compute that and
     copy it out transposed (the same products summed in the same order: bit-identical here)."""
-    if wide_weight_grad(g, x):
+    if g.shape[0] >= WIDE_BATCH and wide_weight_grad(g, x):  # the first test spares small batches a call
         return np.ascontiguousarray((x.T @ g).T)
     return g.T @ x
 
@@ -144,7 +144,7 @@ def col_sum(x):
     ones @ x, which BLAS does faster (16384 x 27, cold caches: 120 µs, not 500) and with a
     smaller rounding error. From 128 columns on numpy's own sum is the faster (16384 x 200:
     740 µs, ones @ x 1,210)."""
-    if col_sum_by_matmul(x):
+    if x.size >= SMALL and col_sum_by_matmul(x):  # the first test spares small arrays a call
         return xp_of(x).ones(x.shape[0], dtype=x.dtype) @ x
     return x.sum(axis=0)
 

@@ -7,7 +7,6 @@ generic op (any Function, through its own forward/backward) fills on each run. A
 needs stable inputs; where one comes from a generic op it is first copied into a buffer.
 """
 from functools import partial
-from operator import attrgetter, is_
 
 import numpy as np
 
@@ -43,9 +42,7 @@ class Program:
                 self.guards.append((t, a, t.requires_grad))
             if kind in (INPUT, LEAF, EXT, CONST):
                 self.env[s], self.stable[s] = a, True
-        # valid() and run() in C-level loops: (tensors, arrays, flags), and each input's copyto
-        self._guarded = tuple(zip(*self.guards)) if self.guards else ((), (), ())
-        self._copies = [backend.xp_of(a).copyto for a in self.inputs]
+        self._copies = [backend.xp_of(a).copyto for a in self.inputs]  # run() copies each call's arrays in
         forms = {}
         for i, step in enumerate(rec.steps):
             t = type(step)
@@ -228,8 +225,10 @@ class Program:
     # -- running -------------------------------------------------------------------------
     def valid(self):
         """Every tensor read in place still holds the array (and requires_grad) it was captured with."""
-        ts, arrays, flags = self._guarded
-        return all(map(is_, map(_ARRAY, ts), arrays)) and all(map(is_, map(_REQUIRES_GRAD, ts), flags))
+        for t, a, rg in self.guards:
+            if t.array is not a or t.requires_grad is not rg:
+                return False
+        return True
 
     def run(self, inputs):
         for copy, buf, a in zip(self._copies, self.inputs, inputs):
@@ -254,9 +253,6 @@ class Program:
         if type(v) is GradOf:
             return v.tensor.grad
         return type(v)(self._output(x) for x in v)
-
-
-_ARRAY, _REQUIRES_GRAD = attrgetter("array"), attrgetter("requires_grad")
 
 
 def on_cuda(arrays):

@@ -1,46 +1,63 @@
 #!/usr/bin/env bash
-# The GPU check, for a fresh GPU machine (about 5-8 minutes): install the cupy wheel matching
-# the driver, run the whole test suite with the cuda backend present, then the GPU benchmark
-# (cupy eager / compiled / compiled with CUDA graphs vs torch CUDA at batch 32 and 65536,
-# kernel launches per step). Prints one summary table at the end; exits non-zero on a failure.
-#     bash benchmarks/gpu_check.sh     (PYTHON=python3.11 picks the interpreter; WHEELS=/dir installs
-#                                       offline from a folder of wheels, for a machine without network)
+# The GPU check, for a fresh GPU machine (under 8 minutes): the whole test suite with the cuda
+# backend present, then the GPU benchmark (cupy eager / compiled / compiled with CUDA graphs vs
+# torch CUDA at batch 32 and 65536, kernel launches per step), then one summary table.
+# Exits non-zero on a failure.
+#     bash benchmarks/gpu_check.sh
+# The lent machines (.library/device/KINDS.md) reach no network but already hold cupy, torch
+# CUDA, numpy, pytest, pytest-xdist and hypothesis under `python3`: nothing is installed unless
+# WHEELS=/dir names a folder of wheels (installed offline, into /tmp/site). PYTHON picks the
+# interpreter; logs and the benchmark JSON go to $OUT when set (the device tool's folder), else /tmp.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+LOGS=${OUT:-/tmp}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 summary=()
-note() { summary+=("$(printf '%-34s %s' "$1" "$2")"); }
+note() { summary+=("$(printf '%-28s %s' "$1" "$2")"); }
+report() {
+  echo
+  echo "==================== GPU check summary ===================="
+  printf '%s\n' "${summary[@]}"
+}
 
-cuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\)\..*/\1/p' | head -1)
-case "$cuda" in               # cupy wheel, and the torch CUDA index a driver of this version runs
-  11) wheel=cupy-cuda11x; torch_index=cu118 ;;
-  12) wheel=cupy-cuda12x; torch_index=cu126 ;;
-  13) wheel=cupy-cuda13x; torch_index=cu130 ;;
-  *) echo "gpu_check: no NVIDIA driver found (nvidia-smi reports CUDA '${cuda}')"; exit 1 ;;
-esac
-note "driver CUDA version" "$cuda -> $wheel"
-if [ -n "${WHEELS:-}" ]; then from="--no-index --find-links $WHEELS"; torch_from=$from
-else from=""; torch_from="--index-url https://download.pytorch.org/whl/$torch_index"; fi
-timeout 240 $PY -m pip install -q $from "$wheel" numpy pytest hypothesis matplotlib tqdm \
-  || { echo "gpu_check: pip install of $wheel failed"; exit 1; }
-$PY -c "import torch; assert torch.cuda.is_available()" 2>/dev/null \
-  || timeout 240 $PY -m pip install -q $torch_from torch \
-  || echo "gpu_check: no torch CUDA wheel installed: the benchmark runs without the torch contender"
-$PY -c "import tinygrad_mm as tg; assert tg.cuda_available(), 'cupy does not see the GPU'" || exit 1
+note "driver" "$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 || echo none)"
+if [ -n "${WHEELS:-}" ]; then
+  timeout 120 $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$WHEELS"/*.whl \
+    && export PYTHONPATH="$PYTHONPATH:/tmp/site" || note "wheels" "install from $WHEELS failed"
+fi
+versions=$($PY - <<'EOF' 2>&1
+import importlib, sys
+out = [f"python {sys.version.split()[0]}"]
+for name in ("numpy", "cupy", "torch", "pytest", "hypothesis", "xdist"):
+    try:
+        out.append(f"{name} {getattr(importlib.import_module(name), '__version__', '?')}")
+    except Exception as e:
+        out.append(f"{name} MISSING ({type(e).__name__})")
+    if name == "torch" and "torch" in sys.modules:
+        out[-1] += " (cuda)" if sys.modules["torch"].cuda.is_available() else " (no cuda)"
+print(", ".join(out))
+EOF
+)
+note "packages" "$versions"
+if ! $PY -c "import tinygrad_mm as tg; assert tg.cuda_available(), 'cupy does not see the GPU'"; then
+  note "cupy" "tinygrad_mm cannot use the GPU (see the traceback above)"; report; exit 1
+fi
+
+# the suite, on every core when pytest-xdist is there; -rfE lists each failure's one-line reason
+par=$($PY -c "import xdist" 2>/dev/null && echo "-n auto" || echo "")
+start=$(date +%s)
+timeout 330 $PY -m pytest -q -p no:cacheprovider $par -rfE tests > "$LOGS/gpu_check_tests.txt" 2>&1
+tests_rc=$?
+tail -25 "$LOGS/gpu_check_tests.txt"
+note "test suite (cpu + cuda)" "$(grep -E '[0-9]+ (passed|failed)' "$LOGS/gpu_check_tests.txt" | tail -1) [rc $tests_rc, $(( $(date +%s) - start )) s]"
+note "failures naming cuda" "$(grep -E '^(FAILED|ERROR)' "$LOGS/gpu_check_tests.txt" | grep -c -i 'cuda' || true)"
 
 start=$(date +%s)
-timeout 300 $PY -m pytest -q -p no:cacheprovider tests 2>&1 | tee /tmp/gpu_check_tests.txt | tail -5
-tests_rc=${PIPESTATUS[0]}
-note "test suite (cpu + cuda)" "$(tail -1 /tmp/gpu_check_tests.txt) [rc $tests_rc, $(( $(date +%s) - start )) s]"
-note "cuda tests run" "$(grep -c 'cuda' /tmp/gpu_check_tests.txt || true) lines mention cuda (skips listed above)"
-
-timeout 240 $PY -m benchmarks.gpu --batches 32 65536 --repeats 5 --json /tmp/gpu_check_bench.json 2>&1 \
-  | tee /tmp/gpu_check_bench.txt
-bench_rc=${PIPESTATUS[0]}
-
-echo
-echo "==================== GPU check summary ===================="
-printf '%s\n' "${summary[@]}"
-cat /tmp/gpu_check_bench.txt
-echo "benchmark rc $bench_rc; JSON in /tmp/gpu_check_bench.json"
+timeout 240 $PY -m benchmarks.gpu --batches 32 65536 --repeats 5 --json "$LOGS/gpu_check_bench.json" \
+  > "$LOGS/gpu_check_bench.txt" 2>&1
+bench_rc=$?
+note "benchmark" "rc $bench_rc, $(( $(date +%s) - start )) s; JSON in $LOGS/gpu_check_bench.json"
+report
+cat "$LOGS/gpu_check_bench.txt"
 [ "$tests_rc" = 0 ] && [ "$bench_rc" = 0 ]

@@ -15,11 +15,14 @@ import weakref
 
 
 class _State:
-    tape = None           # the tape ops record on (set by tape.py)
-    grad_enabled = True
-    version = 0           # bumped by every in-place modification
-    modified = []         # (version, weak reference to the modified storage, its description)
-    capture = None        # a compile recorder while tg.compile captures a step, else None
+    __slots__ = ("tape", "grad_enabled", "version", "modified", "capture")
+
+    def __init__(self):  # read by every op: slots, so each read is a specialized load
+        self.tape = None           # the tape ops record on (set by tape.py)
+        self.grad_enabled = True
+        self.version = 0           # bumped by every in-place modification
+        self.modified = []         # (version, weak reference to the modified storage, its description)
+        self.capture = None        # a compile recorder while tg.compile captures a step, else None
 
 
 _state = _State()

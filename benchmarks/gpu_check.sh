@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check, for a fresh GPU machine (under 8 minutes): the whole test suite with the cuda
-# backend present, then the GPU benchmark (cupy eager / compiled / compiled with CUDA graphs vs
-# torch CUDA at batch 32 and 65536, kernel launches per step), then one summary table.
+# The GPU check, for a fresh GPU machine (its timeouts add up to 560 s, under the device tool's
+# 600 s per command): the whole test suite with the cuda backend present, then the GPU benchmark
+# (cupy eager / compiled / compiled with CUDA graphs vs torch CUDA at batch 32 and 65536,
+# kernel launches per step), then one summary table.
 # Exits non-zero on a failure.
 #     bash benchmarks/gpu_check.sh
 # The lent machines (.library/device/KINDS.md) reach no network but already hold cupy, torch
@@ -26,7 +27,7 @@ report() {
 
 note "driver" "$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 || echo none)"
 if [ -n "${WHEELS:-}" ]; then
-  timeout 120 $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$WHEELS"/*.whl \
+  timeout 60 $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$WHEELS"/*.whl \
     && export PYTHONPATH="$PYTHONPATH:/tmp/site" || note "wheels" "install from $WHEELS failed"
 fi
 versions=$($PY - <<'EOF' 2>&1
@@ -50,15 +51,16 @@ fi
 # the suite, on every core when pytest-xdist is there; -rfE lists each failure's one-line reason
 par=$($PY -c "import xdist" 2>/dev/null && echo "-n auto" || echo "")
 start=$(date +%s)
-timeout 330 $PY -m pytest -q -p no:cacheprovider $par -rfE tests > "$LOGS/gpu_check_tests.txt" 2>&1
+timeout 300 $PY -m pytest -q -p no:cacheprovider $par -rfE tests > "$LOGS/gpu_check_tests.txt" 2>&1
 tests_rc=$?
 tail -25 "$LOGS/gpu_check_tests.txt"
 note "test suite (cpu + cuda)" "$(grep -E '[0-9]+ (passed|failed)' "$LOGS/gpu_check_tests.txt" | tail -1) [rc $tests_rc, $(( $(date +%s) - start )) s]"
-failures() { grep -E '^(FAILED|ERROR)' "$LOGS/gpu_check_tests.txt" | grep -c "$@" -i cuda; }
-note "failures: cuda / other" "$(failures) / $(failures -v)"
+# a test on the cuda device has an id starting [cuda (the device is every test's first parameter)
+failures() { grep -E '^(FAILED|ERROR)' "$LOGS/gpu_check_tests.txt" | grep -c "$@" -F '[cuda'; }
+note "failures: on cuda / other" "$(failures) / $(failures -v)"
 
 start=$(date +%s)
-timeout 240 $PY -m benchmarks.gpu --batches 32 65536 --repeats 5 --json "$LOGS/gpu_check_bench.json" \
+timeout 200 $PY -m benchmarks.gpu --batches 32 65536 --repeats 5 --json "$LOGS/gpu_check_bench.json" \
   > "$LOGS/gpu_check_bench.txt" 2>&1
 bench_rc=$?
 note "benchmark" "rc $bench_rc, $(( $(date +%s) - start )) s; JSON in $LOGS/gpu_check_bench.json"

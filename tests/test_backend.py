@@ -179,9 +179,11 @@ def test_pool_never_gives_one_buffer_to_two_threads():
 SHAPES = [(3, 5), (32, 27), (4096, 27), (2048, 64), (600, 100), (0, 27)]
 
 
+@pytest.mark.parametrize("one_blas_thread", [True, False], ids=["1-thread", "threads"])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_row_and_column_reductions_match_numpy(shape, dtype):
+def test_row_and_column_reductions_match_numpy(shape, dtype, one_blas_thread, monkeypatch):
+    monkeypatch.setattr(kernels, "ONE_BLAS_THREAD", one_blas_thread)
     x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
     if x.size:
         x[1, 2], x[-1, -1] = np.inf, -np.inf
@@ -196,7 +198,8 @@ def test_row_and_column_reductions_match_numpy(shape, dtype):
     plain, blas = (2e-5, 2e-6) if dtype == np.float32 else (1e-13, 1e-13)  # plain: numpy's own order
     np.testing.assert_allclose(kernels.row_sum(y), exact.sum(axis=1, keepdims=True), rtol=plain if kernels.PLAIN else blas)
     np.testing.assert_allclose(kernels.col_sum(y), exact.sum(axis=0), rtol=blas if kernels.col_sum_by_matmul(y) else plain)
-    assert kernels.col_sum_by_matmul(y) == (not kernels.PLAIN and y.size >= kernels.SMALL and shape[1] <= kernels.SHORT)
+    by_matmul = not kernels.PLAIN and y.size >= kernels.SMALL and (shape[1] <= kernels.SHORT or not one_blas_thread)
+    assert kernels.col_sum_by_matmul(y) == by_matmul
     assert kernels.row_sum(y).dtype == kernels.col_sum(y).dtype == dtype
 
 
@@ -214,14 +217,17 @@ def test_pooled_matmul_tanh_and_tanh_grad_match_numpy(n):
     assert not np.shares_memory(out, y)          # all three alive: three distinct buffers
 
 
+@pytest.mark.parametrize("one_blas_thread", [True, False], ids=["1-thread", "threads"])
 @pytest.mark.parametrize("n, out, inp", [(4, 200, 30), (5000, 200, 30), (5000, 27, 200), (2048, 64, 64), (0, 7, 3)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_weight_grad_is_g_transposed_times_x_on_either_path(n, out, inp, dtype):
+def test_weight_grad_is_g_transposed_times_x_on_either_path(n, out, inp, dtype, one_blas_thread, monkeypatch):
+    monkeypatch.setattr(kernels, "ONE_BLAS_THREAD", one_blas_thread)
     rng = np.random.default_rng(6)
     g, x = rng.standard_normal((n, out)).astype(dtype), rng.standard_normal((n, inp)).astype(dtype)
     gw = kernels.weight_grad(g, x)
-    # the wide path (many rows, out > in) must really be taken where the constant says
-    assert kernels.wide_weight_grad(g, x) == (not kernels.PLAIN and n >= kernels.WIDE_BATCH and out > inp)
+    # the wide path (one BLAS thread, many rows, out > in) must really be taken where the constants say
+    wide = not kernels.PLAIN and one_blas_thread and n >= kernels.WIDE_BATCH and out > inp
+    assert kernels.wide_weight_grad(g, x) == wide
     exact = g.astype(np.float64).T @ x.astype(np.float64)
     np.testing.assert_allclose(gw, exact, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-10)
     assert gw.shape == (out, inp) and gw.dtype == dtype and gw.flags.c_contiguous

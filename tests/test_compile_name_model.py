@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import tinygrad_mm as tg
+from tinygrad_mm import kernels
 from models.dataset import make_splits
 from models.mlp import MLPConfig, MLPLanguageModel
 from models.train import train_step  # the step `python -m models train` compiles
@@ -46,9 +47,41 @@ def test_two_thousand_sgd_steps_are_bit_identical_with_the_lecture_lr_decay(data
     assert len(runs[1][2].programs) == 1         # one capture, replayed 1998 times
 
 
+@pytest.mark.parametrize("one_blas_thread", [True, False], ids=["1-thread", "threads"])
 @pytest.mark.parametrize("batch", [1024, 4096, 16384])  # the kernels' size-dependent paths
-def test_large_batches_take_the_same_kernel_paths_bit_for_bit(data, batch):
+def test_large_batches_take_the_same_kernel_paths_bit_for_bit(data, batch, one_blas_thread, monkeypatch):
+    monkeypatch.setattr(kernels, "ONE_BLAS_THREAD", one_blas_thread)  # it flips two kernel choices
     _assert_identical(*_run_both(data, batch, 5, lambda ps: tg.optim.SGD(ps, lr=0.1)))
+
+
+def test_the_wide_weight_gradient_is_replayed_where_its_bits_differ_from_the_plain_one(monkeypatch):
+    """At the name model's shapes the wide and plain forms give the same bits, so a replay that
+    drifted from eager's choice would pass the test above; in float64 at (64 -> 100) they differ."""
+    monkeypatch.setattr(kernels, "ONE_BLAS_THREAD", True)
+    monkeypatch.setattr(kernels, "PLAIN", False)  # this test is about the fast path, in both CI passes
+    rng = np.random.default_rng(0)
+    g, x = rng.standard_normal((4096, 100)), rng.standard_normal((4096, 64))
+    assert kernels.wide_weight_grad(g, x) and not np.array_equal(kernels.weight_grad(g, x), g.T @ x)
+    xs = [rng.standard_normal((4096, 64)) for _ in range(3)]
+    ys = [rng.integers(0, 10, 4096) for _ in range(3)]
+    runs = []
+    for compiled in (False, True):
+        net = tg.nn.Sequential(tg.nn.Linear(64, 100, dtype=tg.float64, generator=tg.Generator(2)), tg.nn.Tanh(),
+                               tg.nn.Linear(100, 10, dtype=tg.float64, generator=tg.Generator(3)))
+        opt = tg.optim.SGD(net.parameters(), lr=0.1)
+
+        def step(xb, yb):
+            loss = tg.nn.functional.cross_entropy(net(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        f = tg.compile(step) if compiled else step
+        losses = [f(tg.tensor(xb), tg.tensor(yb)).item() for xb, yb in zip(xs, ys)]
+        runs.append((losses, [p.array.copy() for p in net.parameters()], [p.grad.array.copy() for p in net.parameters()]))
+    (la, pa, ga), (lb, pb, gb) = runs
+    assert la == lb
+    assert all(np.array_equal(a, b) for a, b in zip(pa + ga, pb + gb))
 
 
 def test_adam_steps_are_bit_identical(data):

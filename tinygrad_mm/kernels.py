@@ -30,9 +30,15 @@ MANY_ROWS, NARROW = 1 << 14, 16
 # faster than numpy's per-row reduction (16384 x 27: 260 µs, not 1,000)
 TALL, SHORT = 512, 64
 # weight-gradient rows: from this batch on, g.T @ x with more output rows than columns is
-# faster computed as (x.T @ g).T (1 BLAS thread; (200, 30) from 16384 rows: 4.6 ms, not 6.5;
+# faster computed as (x.T @ g).T on one BLAS thread ((200, 30) from 16384 rows: 4.6 ms, not 6.5;
 # 1024 rows: 170 µs, not 209; at 256 rows the gain is within noise)
 WIDE_BATCH = 1 << 10
+# One BLAS thread (as OpenBLAS reads its environment at start-up; the CLI and the benchmarks
+# set it) flips two choices below. On two threads OpenBLAS splits the tall g.T @ x well and the
+# wide form loses (1024 rows, (200, 30): 123 µs plain, 142 wide), and ones @ x stays the faster
+# column sum up to 200 columns (16384 x 200: 363 µs, numpy's sum 629).
+ONE_BLAS_THREAD = ((os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")) == "1"
+                   or os.cpu_count() == 1)
 
 
 def all_finite(a):
@@ -108,7 +114,8 @@ def weight_grad(g, x):
 
 def wide_weight_grad(g, x):
     """Whether weight_grad computes through the wide transpose (tg.compile replays the same)."""
-    return not PLAIN and type(g) is np.ndarray and g.shape[0] >= WIDE_BATCH and g.shape[1] > x.shape[1]
+    return (not PLAIN and ONE_BLAS_THREAD and type(g) is np.ndarray and g.shape[0] >= WIDE_BATCH
+            and g.shape[1] > x.shape[1])
 
 
 def tanh(x):
@@ -140,10 +147,10 @@ def row_sum(x):
 
 
 def col_sum(x):
-    """x.sum(axis=0) for a 2-D x (a bias gradient); on large x of at most SHORT columns as
-    ones @ x, which BLAS does faster (16384 x 27, cold caches: 120 µs, not 500) and with a
-    smaller rounding error. From 128 columns on numpy's own sum is the faster (16384 x 200:
-    740 µs, ones @ x 1,210)."""
+    """x.sum(axis=0) for a 2-D x (a bias gradient); on large x as ones @ x, which BLAS does
+    faster (16384 x 27, cold caches, one thread: 120 µs, not 500) and with a smaller rounding
+    error. On one BLAS thread, from 128 columns on, numpy's own sum is the faster (16384 x 200:
+    740 µs, ones @ x 1,210), so there ones @ x is kept to at most SHORT columns."""
     if x.size >= SMALL and col_sum_by_matmul(x):  # the first test spares small arrays a call
         return xp_of(x).ones(x.shape[0], dtype=x.dtype) @ x
     return x.sum(axis=0)
@@ -151,7 +158,7 @@ def col_sum(x):
 
 def col_sum_by_matmul(x):
     """Whether col_sum takes the ones @ x path (tg.compile replays the same)."""
-    return not PLAIN and x.size >= SMALL and x.shape[1] <= SHORT
+    return not PLAIN and x.size >= SMALL and (x.shape[1] <= SHORT or not ONE_BLAS_THREAD)
 
 
 def tanh_grad(y, g):

@@ -54,7 +54,8 @@ start=$(date +%s)
 timeout 300 $PY -m pytest -q -p no:cacheprovider $par -rfE tests > "$LOGS/gpu_check_tests.txt" 2>&1
 tests_rc=$?
 tail -25 "$LOGS/gpu_check_tests.txt"
-note "test suite (cpu + cuda)" "$(grep -E '[0-9]+ (passed|failed)' "$LOGS/gpu_check_tests.txt" | tail -1) [rc $tests_rc, $(( $(date +%s) - start )) s]"
+counts=$(grep -E '[0-9]+ (passed|failed)' "$LOGS/gpu_check_tests.txt" | tail -1)
+note "test suite (cpu + cuda)" "$counts [rc $tests_rc, $(( $(date +%s) - start )) s]"
 # a test on the cuda device has an id starting [cuda (the device is every test's first parameter)
 failures() { grep -E '^(FAILED|ERROR)' "$LOGS/gpu_check_tests.txt" | grep -c "$@" -F '[cuda'; }
 note "failures: on cuda / other" "$(failures) / $(failures -v)"

@@ -196,8 +196,10 @@ def test_row_and_column_reductions_match_numpy(shape, dtype, one_blas_thread, mo
     # a long column more accurately (numpy adds row after row: 5e-6 relative at 16384 rows, gemv 2e-6)
     exact = y.astype(np.float64)
     plain, blas = (2e-5, 2e-6) if dtype == np.float32 else (1e-13, 1e-13)  # plain: numpy's own order
-    np.testing.assert_allclose(kernels.row_sum(y), exact.sum(axis=1, keepdims=True), rtol=plain if kernels.PLAIN else blas)
-    np.testing.assert_allclose(kernels.col_sum(y), exact.sum(axis=0), rtol=blas if kernels.col_sum_by_matmul(y) else plain)
+    np.testing.assert_allclose(kernels.row_sum(y), exact.sum(axis=1, keepdims=True),
+                               rtol=plain if kernels.PLAIN else blas)
+    np.testing.assert_allclose(kernels.col_sum(y), exact.sum(axis=0),
+                               rtol=blas if kernels.col_sum_by_matmul(y) else plain)
     by_matmul = not kernels.PLAIN and y.size >= kernels.SMALL and (shape[1] <= kernels.SHORT or not one_blas_thread)
     assert kernels.col_sum_by_matmul(y) == by_matmul
     assert kernels.row_sum(y).dtype == kernels.col_sum(y).dtype == dtype
@@ -229,5 +231,6 @@ def test_weight_grad_is_g_transposed_times_x_on_either_path(n, out, inp, dtype, 
     wide = not kernels.PLAIN and one_blas_thread and n >= kernels.WIDE_BATCH and out > inp
     assert kernels.wide_weight_grad(g, x) == wide
     exact = g.astype(np.float64).T @ x.astype(np.float64)
-    np.testing.assert_allclose(gw, exact, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-10)
+    rtol, atol = (1e-4, 1e-3) if dtype == np.float32 else (1e-12, 1e-10)
+    np.testing.assert_allclose(gw, exact, rtol=rtol, atol=atol)
     assert gw.shape == (out, inp) and gw.dtype == dtype and gw.flags.c_contiguous

@@ -78,7 +78,8 @@ def test_the_wide_weight_gradient_is_replayed_where_its_bits_differ_from_the_pla
             return loss
         f = tg.compile(step) if compiled else step
         losses = [f(tg.tensor(xb), tg.tensor(yb)).item() for xb, yb in zip(xs, ys)]
-        runs.append((losses, [p.array.copy() for p in net.parameters()], [p.grad.array.copy() for p in net.parameters()]))
+        runs.append((losses, [p.array.copy() for p in net.parameters()],
+                     [p.grad.array.copy() for p in net.parameters()]))
     (la, pa, ga), (lb, pb, gb) = runs
     assert la == lb
     assert all(np.array_equal(a, b) for a, b in zip(pa + ga, pb + gb))

@@ -150,7 +150,8 @@ def _signature(args, kwargs):
             inputs.append(a)
         elif v is None or t in _VALUES:
             key.append((t, v))
-        elif isinstance(v, Tensor) and not v.requires_grad or backend._cp is not None and _is_array(v):  # a subclass, a cupy array
+        # a Tensor subclass, or a cupy array (looked for only when cupy is there)
+        elif isinstance(v, Tensor) and not v.requires_grad or backend._cp is not None and _is_array(v):
             a = v.array if isinstance(v, Tensor) else v
             key.append((type(a), a.shape, a.dtype, a.strides))
             inputs.append(a)

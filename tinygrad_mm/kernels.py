@@ -105,8 +105,10 @@ def matmul(a, b):
 
 def weight_grad(g, x):
     """g.T @ x for 2-D g (N, out) and x (N, in): a weight's gradient. On many rows with out > in,
-    BLAS is faster making the transpose ((in, out), wide) than the tall result: compute that and
-    copy it out transposed (the same products summed in the same order: bit-identical here)."""
+    one BLAS thread is faster making the transpose ((in, out), wide) than the tall result:
+    compute that and copy it out transposed. Its last bits may differ from g.T @ x (they agree
+    at the name model's shapes, not in float64 at (64 -> 100)); eager and tg.compile always
+    take the same form."""
     if g.shape[0] >= WIDE_BATCH and wide_weight_grad(g, x):  # the first test spares small batches a call
         return np.ascontiguousarray((x.T @ g).T)
     return g.T @ x

@@ -159,8 +159,10 @@ def col_sum(x):
 
 
 def col_sum_by_matmul(x):
-    """Whether col_sum takes the ones @ x path (tg.compile replays the same)."""
-    return not PLAIN and x.size >= SMALL and (x.shape[1] <= SHORT or not ONE_BLAS_THREAD)
+    """Whether col_sum takes the ones @ x path (tg.compile replays the same); on cupy always,
+    when large: the thread count is the host BLAS's."""
+    return not PLAIN and x.size >= SMALL and (x.shape[1] <= SHORT or not ONE_BLAS_THREAD
+                                              or type(x) is not np.ndarray)
 
 
 def tanh_grad(y, g):

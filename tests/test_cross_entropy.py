@@ -277,3 +277,17 @@ def test_cross_entropy_hypothesis_vs_torch(n, c, log_scale, seed, ignore, reduct
     out32 = nn.cross_entropy(Tensor(x32), y, reduction=reduction).detach().numpy()
     ref32 = F.cross_entropy(torch.from_numpy(x32), torch.from_numpy(y), reduction=reduction).detach().numpy()
     np.testing.assert_allclose(out32, ref32, rtol=1.3e-6, atol=1e-5 * max(1.0, 10.0 ** log_scale))
+
+
+def test_tensor_targets_stay_on_their_device(monkeypatch):
+    """A Tensor's targets are read as its array: they used to go through .data (another Tensor),
+    to the host and back, on every step -- on cupy a device round trip and a sync per step."""
+    from tinygrad_mm import backend
+
+    def refuse(a):
+        raise AssertionError(f"targets moved through the host: {type(a).__name__}")
+    monkeypatch.setattr(backend, "to_numpy", refuse)
+    logits = tg.tensor(rnd(4, 5), requires_grad=True)
+    loss = tg.nn.functional.cross_entropy(logits, tg.tensor(np.array([0, 4, 2, 1])))
+    loss.backward()
+    assert logits.grad.shape == (4, 5)

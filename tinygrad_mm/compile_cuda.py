@@ -58,7 +58,12 @@ def cupy_recorder():
             try:
                 for f in fns:
                     f()
-            finally:
-                graph = stream.end_capture()
+            except BaseException:
+                try:
+                    stream.end_capture()  # leave the stream usable; the error below is the one to see
+                except Exception:
+                    pass
+                raise
+            graph = stream.end_capture()
         return lambda: graph.launch(stream)
     return record

@@ -55,33 +55,30 @@ def scatter_add_rows(idx, rows, n):
 
     `g[idx] += v` keeps only one of repeated indices, so this must accumulate. On numpy,
     np.add.at is slow; a one-hot (n, K) matrix times rows (K, D) lets BLAS do the sums
-    (27-row table, K=96, D=10: 4 µs, add.at 8).
+    (27-row table, K=96, D=10: 4 µs, add.at 8). On cupy the one-hot matmul is also what keeps
+    the result the same bits on every run: cupyx.scatter_add adds repeated rows by atomics, in
+    whatever order the threads run (it is left for tables past ONEHOT_MAX).
     """
     idx = idx.ravel()
     d = rows.shape[-1]
     rows = rows.reshape(idx.size, d)  # not (-1, d): -1 is ambiguous when d == 0
-    if type(rows) is np.ndarray:
-        if PLAIN:
-            out = np.zeros((n, d), dtype=rows.dtype)
-            np.add.at(out, idx, rows)
+    if PLAIN:
+        return scatter_add((n, d), idx, rows)
+    xp = xp_of(rows)
+    if idx.size * n <= ONEHOT_MAX and (d > NARROW or idx.size < MANY_ROWS or xp is not np):
+        onehot = xp.zeros((n, idx.size), dtype=rows.dtype)   # (n, K)
+        onehot[idx, xp.arange(idx.size)] = 1
+        out = onehot @ rows                                   # (n, D)
+        if all_finite(out):
             return out
-        if idx.size * n <= ONEHOT_MAX and (d > NARROW or idx.size < MANY_ROWS):
-            onehot = np.zeros((n, idx.size), dtype=rows.dtype)   # (n, K)
-            onehot[idx, np.arange(idx.size)] = 1
-            out = onehot @ rows                                   # (n, D)
-            if all_finite(out):
-                return out
-            # a nan or inf in rows would reach every row through 0 * inf = nan: only add.at keeps
-            # it to the rows it was gathered from (as torch's index backward does)
-            out = np.zeros((n, d), dtype=rows.dtype)
-            np.add.at(out, idx, rows)
-            return out
-        out = np.empty((n, d), dtype=rows.dtype)
-        for j in range(d):  # float64 accumulation inside bincount, one pass per column
-            out[:, j] = np.bincount(idx, weights=rows[:, j], minlength=n)
-        return out
-    out = _cp.zeros((n, d), dtype=rows.dtype)
-    _cpx.scatter_add(out, idx, rows)
+        # a nan or inf in rows would reach every row through 0 * inf = nan: only add.at keeps
+        # it to the rows it was gathered from (as torch's index backward does)
+        return scatter_add((n, d), idx, rows)
+    if xp is not np:
+        return scatter_add((n, d), idx, rows)
+    out = np.empty((n, d), dtype=rows.dtype)
+    for j in range(d):  # float64 accumulation inside bincount, one pass per column
+        out[:, j] = np.bincount(idx, weights=rows[:, j], minlength=n)
     return out
 
 

@@ -21,6 +21,9 @@ class GatherRows(Function):
     torch_name = "IndexBackward0"
 
     def forward(self, table, idx):
+        # checked here, in the op, so a compiled replay checks each call's ids too: numpy would
+        # wrap a negative id and cupy wraps every out-of-range one, silently
+        backend.check_index_range(idx, table.shape[0], "index")
         self.idx, self.n = idx, table.shape[0]
         return table[idx]            # (*idx.shape, dim)
 

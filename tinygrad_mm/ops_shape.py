@@ -40,7 +40,7 @@ class Permute(Function):
         return x.transpose(axes)
 
     def backward(self, g):          # undo the permutation
-        return g.transpose(np.argsort([a % g.ndim for a in self.axes]))
+        return g.transpose(tuple(np.argsort([a % g.ndim for a in self.axes]).tolist()))
 
 
 class Cat(Function):

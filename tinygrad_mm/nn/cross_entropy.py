@@ -14,6 +14,7 @@ import numpy as np
 from .. import backend, kernels
 from ..backend import xp_of
 from ..function import Function
+from ..tensor import Tensor
 from .activation import _stable_exp
 
 
@@ -99,7 +100,8 @@ class CrossEntropy(Function):
 
 
 def _as_index(target, logits):
-    arr = getattr(target, "data", target) if hasattr(target, "requires_grad") else target
+    # a Tensor's array itself: its .data is another Tensor, which would be moved through the host
+    arr = target.array if isinstance(target, Tensor) else target
     if not hasattr(arr, "dtype"):
         arr = np.asarray(arr)
     if type(arr) is not type(logits):

@@ -66,6 +66,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         raise ValueError(f"'weight' must be 2-D, got shape {weight.shape}")
     ids = embedding_ids(input, weight)
     if max_norm is not None:
+        backend.check_index_range(ids, weight.array.shape[0], "index")  # before any row is renormed
         _renorm_rows(weight, ids, max_norm, norm_type)
     if padding_idx is None and not scale_grad_by_freq:
         return ops_index.GatherRows.apply(weight, idx=ids)
@@ -74,15 +75,14 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
 
 
 def embedding_ids(input, weight):
-    """The ids as an integer array on weight's device, each checked to lie in [0, num_embeddings)
-    (numpy would wrap negatives, cupy wraps everything)."""
+    """The ids as an integer array on weight's device (GatherRows checks that each lies in
+    [0, num_embeddings))."""
     arr = input.array if type(input) is Tensor else input
     if type(arr) is not type(weight.array) or arr.dtype.kind not in "iu":   # lists, other devices
         kind = getattr(arr, "dtype", np.dtype(np.int64)).kind
         arr = index_array(weight, input, "embedding indices") if kind in "iu" else arr
         if arr.dtype.kind not in "iu":
             raise TypeError(f"Embedding indices must be integers, got dtype {arr.dtype}")
-    backend.check_index_range(arr, weight.array.shape[0], what="index")
     return arr
 
 

@@ -328,3 +328,17 @@ def test_replayed_gather_refuses_an_out_of_range_index_of_any_byte_order(dtype):
         cstep(m, opt, bad, Y)
     assert all(np.array_equal(p.array, b) for p, b in zip(m.parameters(), before))
     cstep(m, opt, X, Y)  # a good batch replays again
+
+
+def test_negative_row_ids_in_c_of_x_count_from_the_end_in_a_generic_replay_too(monkeypatch):
+    """C[X] wraps a negative id as torch does, inside the op: a replay through the op's own forward
+    (as on cupy) wraps each call's ids too, as eager does."""
+    monkeypatch.setattr(compile_ops, "FORMS", {})
+    C = tg.tensor(np.arange(12.0).reshape(6, 2), requires_grad=True)
+
+    def look(X):
+        return C[X].sum(dim=1)
+    clook = tg.compile(look)
+    for X in (np.array([0, 1]), np.array([2, 3]), np.array([-1, 5])):
+        assert np.array_equal(clook(X).array, look(X).array)
+    assert np.array_equal(look(np.array([-1, 5])).array, [21.0, 21.0])

@@ -20,11 +20,16 @@ class GatherRows(Function):
     """table[idx]: rows of a (num, dim) table gathered by an integer array of any shape."""
     torch_name = "IndexBackward0"
 
-    def forward(self, table, idx):
+    def forward(self, table, idx, wrap=False):
         # checked here, in the op, so a compiled replay checks each call's ids too: numpy would
-        # wrap a negative id and cupy wraps every out-of-range one, silently
-        backend.check_index_range(idx, table.shape[0], "index")
-        self.idx, self.n = idx, table.shape[0]
+        # wrap a negative id and cupy wraps every out-of-range one, silently. wrap: C[X], where
+        # negatives count from the end, as torch reads them (nn.Embedding refuses them)
+        n = table.shape[0]
+        if wrap:
+            idx = wrap_negative(idx, n, "index", 0)
+        else:
+            backend.check_index_range(idx, n, "index")
+        self.idx, self.n = idx, n
         return table[idx]            # (*idx.shape, dim)
 
     def backward(self, g):          # scatter-add: a row picked k times receives k contributions
@@ -96,7 +101,7 @@ def gather_rows(table, idx):
     arr = index_array(table, idx, "row indices")
     if arr.dtype.kind == "b":
         return Index.apply(table, **split_index(table, (arr,)))
-    return GatherRows.apply(table, idx=wrap_negative(arr, table.shape[0], "index", 0))
+    return GatherRows.apply(table, idx=arr, wrap=True)
 
 
 def getitem(x, index):
@@ -104,7 +109,7 @@ def getitem(x, index):
     if x.ndim == 2 and not isinstance(index, tuple) and (hasattr(index, "dtype") or isinstance(index, list)):
         arr = index_array(x, index, "x[ix]")
         if arr.dtype.kind in "iu":  # C[X]: whole rows, the embedding gather's fast backward
-            return GatherRows.apply(x, idx=wrap_negative(arr, x.array.shape[0], "index", 0))
+            return GatherRows.apply(x, idx=arr, wrap=True)
     return Index.apply(x, **split_index(x, index))
 
 

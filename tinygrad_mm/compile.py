@@ -20,6 +20,8 @@ What replay assumes (and refuses where it can tell):
 - Python state changed inside fn (a scheduler's step, counters, BatchNorm's running
   statistics, which are raw array code) changes only while capturing: keep it outside fn.
   Hyper-parameters read by the optimizer (opt.lr) are read on every replay.
+- in-place writes a replay makes (the update, a write under no_grad) are logged as eager
+  logs them: a graph recorded outside fn that saved a parameter refuses its backward after.
 Outputs and `.grad` of parameters live in the program's buffers: the next call overwrites
 them (a 0-d output, e.g. the loss, is returned as a fresh copy).
 """

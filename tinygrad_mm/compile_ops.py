@@ -15,6 +15,7 @@ from functools import partial
 import numpy as np
 
 from . import backend, kernels, ops, ops_index, ops_shape, optim
+from .grad_mode import log_storages, log_writes, storage
 from .nn.cross_entropy import CrossEntropy, _bad_rows_message, _check_targets
 
 
@@ -239,10 +240,13 @@ def update(opt, grads=None):
     if type(opt) is not optim.SGD or opt.weight_decay or opt.momentum:
         return [opt.step], set()
     work = [(p, p.array, backend.xp_of(p.array).empty_like(p.array)) for p in opt.params]
+    what = "a parameter (SGD.step)"  # logged as eager's step logs it: a graph recorded outside the
+    # step that saved a parameter then refuses its backward after a replay too
     if grads is not None and all(id(p) in grads for p in opt.params):
         # every .grad is a fixed buffer here: the array calls are bound once
         xp = backend.xp_of(work[0][1])
         lr = np.empty((), work[0][1].dtype) if xp is np else None  # lr as the weak scalar becomes
+        owners = tuple(storage(w) for _, w, _ in work)
 
         def count():
             if opt.weight_decay or opt.momentum:
@@ -250,6 +254,7 @@ def update(opt, grads=None):
             opt.steps += 1
             if lr is not None:
                 lr[...] = opt.lr
+            log_storages(owners, what)
         device = []
         for p, w, tmp in work:
             g = grads[id(p)]
@@ -264,10 +269,13 @@ def update(opt, grads=None):
             return opt.step()
         opt.steps += 1
         lr = opt.lr
+        written = []
         for p, w, tmp in work:
             g = p._grad
             if g is not None:
                 xp = np if type(w) is np.ndarray else backend.xp_of(w)
                 xp.multiply(g.array, lr, tmp)
                 xp.subtract(w, tmp, w)
+                written.append(w)
+        log_writes(written, what)
     return [sgd], set()

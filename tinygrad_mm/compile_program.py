@@ -13,6 +13,7 @@ import numpy as np
 from . import backend, compile_ops
 from .compile_record import (CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, Write,
                              _is_array, _Ref)
+from .grad_mode import log_modified
 from .sweep import increment_leaf
 from .tensor import _wrap
 
@@ -116,13 +117,16 @@ class Program:
         return v
 
     def _write(self, step):
-        """dst[...] = src, as the eager write does it (a cast included)."""
+        """dst[...] = src, as the eager write does it (a cast included), then logged as eager logs it."""
         env, d, s = self.env, step.dst, step.src
         xp = backend.xp_of(self._like(d))
         if self.stable[d] and self.stable[s]:
             self._append_kernels([partial(xp.copyto, env[d], env[s], casting="unsafe")])
         else:
             self._append_python(lambda: xp.copyto(env[d], env[s], casting="unsafe"))
+        if step.what is not None:
+            what = step.what
+            self._append_python(lambda: log_modified(env[d], what))
 
     def _forward(self, i, step, forms):
         fn, env = step.fn, self.env

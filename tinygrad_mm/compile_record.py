@@ -56,7 +56,8 @@ class Reset(_Rec):
 
 
 class Write(_Rec):
-    __slots__ = ("dst", "src")                      # dst[...] = src: an in-place write with no history (p.data += u)
+    __slots__ = ("dst", "src", "what")              # dst[...] = src: an in-place write with no history (p.data += u);
+                                                    # what: logged as eager logs it, or None (a write to .data)
 
 
 class _Ref:
@@ -160,20 +161,20 @@ class _Recorder:
             self.observe(p)
         self.steps.append(Update(opt))
 
-    def write(self, dst, src, recorded, what):
+    def write(self, dst, src, recorded, what, logged):
         """An in-place write into a tensor: replayed as a copy when it took no history (the
-        lecture's `p.data += -lr * p.grad`, or a write under no_grad)."""
+        lecture's `p.data += -lr * p.grad`, or a write under no_grad). `logged`: eager logged
+        it as a modification (not a write to .data), so a replay does too: a graph recorded
+        outside the step that saved the array then refuses its backward, as after eager."""
         if recorded:
             raise CompileError(f"an in-place write with history inside a compiled function ({what}) is not "
                                "replayed: use out-of-place ops (x = x + 1), or write under no_grad / to .data")
-        if dst is src:  # the op wrote into the tensor's own memory: nothing to copy
-            return
         d = self.ids.get(id(dst))
         if d is None or self.kinds[d][0] == INPUT:
             raise CompileError(f"an in-place write inside a compiled function ({what}) into "
                                f"{'an argument' if d is not None else 'an array the function never read'} "
                                "is not replayed: write into a tensor the step computes or a parameter")
-        self.steps.append(Write(d, self.ref(src)))
+        self.steps.append(Write(d, self.ref(src), what if logged else None))
 
     def modified(self, a, what):
         raise CompileError(f"an in-place write inside a compiled function ({what}) is not captured: "

@@ -94,8 +94,12 @@ def log_modified(a, what):
 
 def log_writes(arrays, what):
     """Record one in-place update of several arrays (an optimizer step): one log entry for all."""
+    log_storages(tuple([a if a.base is None else a.base for a in arrays]), what)  # storage(a) of each, inlined
+
+
+def log_storages(owners, what):
+    """log_writes with the storages already found (a compiled step's update writes the same ones each call)."""
     _state.version += 1
-    owners = tuple([a if a.base is None else a.base for a in arrays])  # storage(a) of each, inlined
     log = _state.modified
     log.append((_state.version, lambda: owners, what))
     if len(log) > 256:

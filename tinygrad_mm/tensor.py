@@ -268,9 +268,10 @@ class Tensor(TensorMath, TensorShape):
                 raise RuntimeError(f"result type {result.array.dtype} can't be cast to the desired output "
                                    f"type {array.dtype} ({what})")
             array[...] = result.array
+        logged = type(self) is not _DataAlias
         if _state.capture is not None:  # tg.compile replays an unrecorded write as a copy
-            _state.capture.write(array, result.array, recorded, f"{self.short()} ({what})")
-        if type(self) is not _DataAlias:
+            _state.capture.write(array, result.array, recorded, f"{self.short()} ({what})", logged)
+        if logged:
             log_modified(array, f"{self.short()} ({what})")
         if recorded:
             if self._entry is not None:

@@ -234,3 +234,66 @@ def test_weight_grad_is_g_transposed_times_x_on_either_path(n, out, inp, dtype, 
     rtol, atol = (1e-4, 1e-3) if dtype == np.float32 else (1e-12, 1e-10)
     np.testing.assert_allclose(gw, exact, rtol=rtol, atol=atol)
     assert gw.shape == (out, inp) and gw.dtype == dtype and gw.flags.c_contiguous
+
+
+# -- a large linear backward on two threads --------------------------------------------------------
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_large_linear_backward_splits_across_two_threads_with_the_same_bits(bias, monkeypatch):
+    import tinygrad_mm as tg
+    monkeypatch.setattr(kernels, "PLAIN", False)  # about the fast path, in both CI passes
+    rng = np.random.default_rng(8)
+    x0, up = rng.standard_normal((4096, 30)).astype(np.float32), rng.standard_normal((4096, 200)).astype(np.float32)
+    grads, sides = [], []
+    real = kernels.beside
+
+    def counted(main, side):
+        def on_helper():
+            sides.append(threading.get_ident())
+            return side()
+        return real(main, on_helper)
+    monkeypatch.setattr(kernels, "beside", counted)
+    for split in (True, False):
+        monkeypatch.setattr(kernels, "SIDE_THREAD", split)
+        layer = tg.nn.Linear(30, 200, bias=bias, generator=tg.Generator(1))
+        x = tg.tensor(x0, requires_grad=True)
+        layer(x).backward(tg.tensor(up))
+        grads.append([t.grad.numpy() for t in (x, *layer.parameters())])
+        assert len(sides) == 1 and sides[0] != threading.get_ident()  # split once, on another thread
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(kernels, "SIDE_THREAD", True)
+    assert kernels.on_side_thread(up, x0) and not kernels.on_side_thread(up[:1024], x0[:1024])
+
+
+def test_beside_returns_both_results_and_raises_either_error_after_both_finished():
+    assert kernels.beside(lambda: 1, lambda: 2) == (1, 2)
+    with pytest.raises(ZeroDivisionError):
+        kernels.beside(lambda: 1, lambda: 1 / 0)
+    done = []
+
+    def slow():
+        threading.Event().wait(0.05)
+        done.append(True)
+    with pytest.raises(KeyError):
+        kernels.beside(lambda: {}["missing"], slow)
+    assert done == [True]  # the helper's writes are over before the error reaches the caller
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no os.fork on this platform")
+def test_a_forked_child_starts_its_own_helper_thread():
+    import os
+    assert kernels.beside(lambda: 0, lambda: 0) == (0, 0)  # the parent's helper exists
+    pid = os.fork()
+    if pid == 0:  # the child: a hang here would fail the parent's wait below by timeout
+        ok = kernels.beside(lambda: 1, lambda: 2) == (1, 2)
+        os._exit(0 if ok else 1)
+    for _ in range(200):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        threading.Event().wait(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung waiting for the parent's helper thread")
+    assert os.waitstatus_to_exitcode(status) == 0

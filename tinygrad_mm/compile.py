@@ -206,7 +206,7 @@ def _sig(s):
     if t is Bwd:
         return (t, type(s.fn), s.g, s.outs)
     if t is Leaf:
-        return (t, id(s.tensor), s.gi, s.g, s.grads)
+        return (t, id(s.tensor), s.gi, s.g, s.grads, s.out)
     if t is Update:
         return (t, id(s.opt))
     return (t,) + tuple(getattr(s, n) for n in t.__slots__)

@@ -23,6 +23,8 @@ class Form:
     """A hot op's replay: `forward` (closures writing `out`) and `backward(g, likes)`."""
     forward = ()
     cuda = False      # also replays cupy arrays (under cuda_graph=True)
+    side = None       # backward calls that may run on the helper thread, as eager's kernels.beside
+                      # runs them: they write the gradients of the op's inputs 1 and up
 
     @classmethod
     def plan(cls, fn, ins, params, out, cuda=False):
@@ -86,6 +88,9 @@ class AffineForm(Form):
             fns.append(_call(xp.matmul, g, w, outs[-1]))
         else:
             outs.append(None)
+        split = need[0] and need[1] and kernels.on_side_thread(g, x)
+        if split:  # as eager: gw and gb on the helper thread while gx is made here (see self.side)
+            main, fns = fns, []
         if need[1]:                                  # gw = kernels.weight_grad(g, x)
             outs.append(xp.empty(w.shape, w.dtype))
             if kernels.wide_weight_grad(g, x):       # (x.T @ g).T: into a wide buffer, copied out
@@ -106,6 +111,8 @@ class AffineForm(Form):
                 outs.append(gb)
             else:
                 outs.append(None)
+        if split:
+            self.side, fns = fns, main
         return fns, tuple(outs)
 
 

@@ -85,7 +85,8 @@ def format_program(prog):
         elif t is Bwd:
             section = "backward"
             outs = ", ".join("_" if o is None else slot(o) for o in step.outs)
-            line = f"{outs} = {type(step.fn).__name__}.backward {slot(step.g)}{mark}"
+            split = "   [weight and bias gradients on a second thread]" if i in prog.split else ""
+            line = f"{outs} = {type(step.fn).__name__}.backward {slot(step.g)}{mark}{split}"
         elif t is Fit:
             line = f"{slot(step.out)} = sum {slot(step.src)} over axes {step.axes} (broadcast)"
         elif t is Acc:

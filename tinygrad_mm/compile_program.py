@@ -10,9 +10,9 @@ from functools import partial
 
 import numpy as np
 
-from . import backend, compile_ops
+from . import backend, compile_ops, kernels
 from .compile_record import (CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, Write,
-                             _is_array, _Ref)
+                             _is_array, _Ref, refs)
 from .grad_mode import log_modified
 from .sweep import increment_leaf
 from .tensor import _wrap
@@ -34,6 +34,9 @@ class Program:
         self.env, self.stable = [None] * n, [False] * n
         self.guards, self.inputs, self.fixes, self.instrs = [], [], [], []
         self.hot = set()                      # step indices replayed by a preallocated form
+        self.split = set()                    # ... whose backward runs on two threads
+        self._jobs = []                       # helper-thread jobs started and not yet joined (run)
+        self._pending = set()                 # while building: slots such jobs write
         for s, (kind, t) in enumerate(rec.kinds):
             a = rec.arrays[s]
             if kind == INPUT:
@@ -58,6 +61,7 @@ class Program:
             elif t is Leaf:
                 self._leaf(step, rec.steps[i - 1] if i else None)
             elif t is Update:
+                self._join_pending()          # it reads every .grad
                 fns, safe = compile_ops.update(step.opt, self.assigned)
                 self.instrs.extend(fns)
                 self.safe |= safe
@@ -70,6 +74,7 @@ class Program:
                 self.assigned.pop(id(step.tensor), None)
             elif t is Write:
                 self._write(step)
+        self._join_pending()
         del self._capture
         for form in forms.values():  # a hot op's instance still holds the arrays the capture saved
             needs = form.fn.needs_input_grad
@@ -85,6 +90,16 @@ class Program:
     def _append_python(self, f):
         self.instrs.append(f)
         self.python.add(id(f))
+
+    def _reads(self, *slots):
+        """Before an instruction reading these slots: wait for a helper-thread job writing one."""
+        if self._pending and any(s in self._pending for s in slots):
+            self._join_pending()
+
+    def _join_pending(self):
+        if self._pending:
+            self._append_python(partial(kernels.join_sides, self._jobs))
+            self._pending.clear()
 
     def _append_kernels(self, fns):
         """Array calls on fixed buffers only: graph-safe."""
@@ -119,6 +134,7 @@ class Program:
     def _write(self, step):
         """dst[...] = src, as the eager write does it (a cast included), then logged as eager logs it."""
         env, d, s = self.env, step.dst, step.src
+        self._reads(d, s)
         xp = backend.xp_of(self._like(d))
         if self.stable[d] and self.stable[s]:
             self._append_kernels([partial(xp.copyto, env[d], env[s], casting="unsafe")])
@@ -130,6 +146,7 @@ class Program:
 
     def _forward(self, i, step, forms):
         fn, env = step.fn, self.env
+        self._reads(*step.ins, *refs(step.params))
         if type(fn) in compile_ops.FORMS:
             ins = [self._staged(s) for s in step.ins]
             params = {k: self._fill(v, True) for k, v in step.params.items()}
@@ -140,7 +157,7 @@ class Program:
                 self._append_kernels(form.forward)
                 self.hot.add(i)
                 return
-        stable = all(self.stable[s] for s in _refs(step.params))
+        stable = all(self.stable[s] for s in refs(step.params))
         fixed = {k: self._fill(v, False) for k, v in step.params.items()} if stable else None
         ins, o, f = step.ins, step.out, fn.forward
         dtype = self._like(o).dtype
@@ -153,6 +170,7 @@ class Program:
         self.instrs.append(forward)
 
     def _backward(self, i, step, forms):
+        self._reads(step.g)
         form = forms.get(id(step.fn))
         if form is not None:  # the forward was hot: so is its backward (the op's saved state is not)
             likes = [None if o is None else self._like(o) for o in step.outs]
@@ -160,6 +178,10 @@ class Program:
             for o, a in zip(step.outs, outs):
                 if o is not None:
                     self._set(o, a)
+            if form.side is not None:  # as eager's kernels.beside, but joined only where read
+                self._append_python(partial(_start, self._jobs, partial(_run, form.side)))
+                self._pending.update(o for o in step.outs[1:] if o is not None)
+                self.split.add(i)
             self._append_kernels(fns)
             self.hot.add(i)
             return
@@ -175,18 +197,20 @@ class Program:
         self.instrs.append(backward)
 
     def _fit(self, i, step):
+        self._reads(step.src)
         if step.axes is None:  # a numpy scalar gradient made a 0-d array, as sweep.fit_gradient does
             env, src, o = self.env, step.src, step.out
             self.instrs.append(lambda: env.__setitem__(o, np.asarray(env[src])))
             return
         src = self._staged(step.src)
         xp = backend.xp_of(src)
-        buf = xp.empty(_keepdims_shape(src.shape, step.axes), dtype=src.dtype)
+        buf = xp.empty(tuple(1 if a in step.axes else n for a, n in enumerate(src.shape)), dtype=src.dtype)
         self._append_kernels([partial(xp.sum, src, axis=step.axes, keepdims=True, out=buf)])
         self._set(step.out, buf.reshape(step.shape))  # a view of the contiguous buffer, made once
         self.hot.add(i)
 
     def _accumulate(self, i, step):
+        self._reads(step.a, step.b)
         a, b = self._staged(step.a), self._staged(step.b)
         xp = backend.xp_of(a)
         buf = xp.empty_like(self._like(step.out))
@@ -196,6 +220,8 @@ class Program:
 
     def _leaf(self, step, before):
         t, env = step.tensor, self.env
+        if step.gi in self._pending:  # .grad may be gi's buffer itself, which a helper job writes
+            self._pending.add(step.out)
         if all(s is None or self.stable[s] for s in (step.gi, step.g) + step.grads):
             gi, g = env[step.gi], env[step.g]
             grads = tuple(None if s is None else env[s] for s in step.grads)
@@ -206,16 +232,20 @@ class Program:
                 self.instrs[-1] = f = partial(_assign_grad, t, _wrap(gi), gi)
                 self.python.add(id(f))
                 self.assigned[id(t)] = gi
+                self._set(step.out, gi)  # what reads the .grad after it reads gi's buffer
                 return
-            self.instrs.append(partial(increment_leaf, t, gi, g, grads))
+            self._join_pending()  # increment_leaf reads t's .grad too, which a helper job may write
+            self.instrs.append(partial(_increment, t, gi, g, grads, self.env, step.out))
             self.assigned.pop(id(t), None)  # its .grad is no longer that one buffer
             if not self._resets_first(t):
                 self.fixes.append((t, gi))
             return
         gi, g, gs = step.gi, step.g, step.grads
+        self._join_pending()
         self.assigned.pop(id(t), None)
-        self.instrs.append(lambda: increment_leaf(t, env[gi], env[g],
-                                                   tuple(None if s is None else env[s] for s in gs)))
+        o = step.out
+        self.instrs.append(lambda: _increment(t, env[gi], env[g], tuple(None if s is None else env[s] for s in gs),
+                                              env, o))
 
     def _resets_first(self, t):
         """Whether the program's first event on t's .grad is a reset (so no old .grad can share a buffer)."""
@@ -241,11 +271,15 @@ class Program:
             g = t._grad
             if g is not None and g.array is buf:
                 g.array = buf.copy()
-        if self.runner is not None:
-            self.runner()
-        else:
-            for f in self.instrs:
-                f()
+        try:
+            if self.runner is not None:
+                self.runner()
+            else:
+                for f in self.instrs:
+                    f()
+        finally:
+            if self._jobs:  # an instruction raised before the join: the helper still writes buffers
+                kernels.join_sides(self._jobs)
         return self._output(self.result)
 
     def _output(self, v):
@@ -264,21 +298,20 @@ def on_cuda(arrays):
     return any(backend.device_of(a) == "cuda" for a in arrays if _is_array(a))
 
 
+def _run(fns):
+    for f in fns:
+        f()
+
+
+def _start(jobs, side):
+    jobs.append(kernels.start_side(side))
+
+
+def _increment(t, gi, g, grads, env, out):
+    increment_leaf(t, gi, g, grads)
+    env[out] = t._grad.array  # a sum is a new array: what reads the .grad after it reads this
+
+
 def _assign_grad(t, grad, array):
     grad.array = array  # in case eager code rebound it since the last call
     t._grad = grad
-
-
-def _refs(v):
-    """The slots a params template reads."""
-    if type(v) is _Ref:
-        return [v.slot]
-    if type(v) is dict:
-        v = list(v.values())
-    if type(v) in (tuple, list):
-        return [s for x in v for s in _refs(x)]
-    return []
-
-
-def _keepdims_shape(shape, axes):
-    return tuple(1 if a in axes else n for a, n in enumerate(shape))

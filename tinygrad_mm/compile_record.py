@@ -8,6 +8,7 @@ them alike); an event (`Fwd`, `Bwd`, `Fit`, `Acc`, `Leaf`, `Update`, `Reset`, `W
 import numpy as np
 
 from . import backend
+from .sweep import increment_leaf
 from .tensor import Tensor
 
 
@@ -44,7 +45,8 @@ class Acc(_Rec):
 
 
 class Leaf(_Rec):
-    __slots__ = ("tensor", "gi", "g", "grads")      # tensor.grad += gi (sweep.increment_leaf)
+    __slots__ = ("tensor", "gi", "g", "grads", "out")  # tensor.grad += gi (sweep.increment_leaf); out: the
+                                                       # array .grad holds after it (a sum is a new one)
 
 
 class Update(_Rec):
@@ -58,6 +60,17 @@ class Reset(_Rec):
 class Write(_Rec):
     __slots__ = ("dst", "src", "what")              # dst[...] = src: an in-place write with no history (p.data += u);
                                                     # what: logged as eager logs it, or None (a write to .data)
+
+
+def refs(v):
+    """The slots a params template (of _Ref, dicts, tuples and lists) reads."""
+    if type(v) is _Ref:
+        return [v.slot]
+    if type(v) is dict:
+        v = list(v.values())
+    if type(v) in (tuple, list):
+        return [s for x in v for s in refs(x)]
+    return []
 
 
 class _Ref:
@@ -150,10 +163,16 @@ class _Recorder:
     def accumulate(self, a, b, total):
         self.steps.append(Acc(self.ref(a), self.ref(b), self._add(total, (OP, None))))
 
-    def leaf(self, t, gi, g, grads):
+    def leaf(self, t, gi, g, grads, undo=None):
+        """t.grad += gi, made here (sweep.increment_leaf) and noted with the array .grad then holds:
+        a second gradient's sum is a new array, which a hand-written update goes on to read."""
         self.observe(t)
-        grads = tuple(None if x is None else self.ref(x) for x in grads)
-        self.steps.append(Leaf(t, self.ref(gi), self.ref(g), grads))
+        slots = tuple(None if x is None else self.ref(x) for x in grads)
+        gs = self.ref(gi)
+        increment_leaf(t, gi, g, grads, undo)
+        # a slot of its own even when it is gi itself, so that a first call (no .grad yet) and a
+        # second (a sum) number their slots alike
+        self.steps.append(Leaf(t, gs, self.ref(g), slots, self._add(t._grad.array, (OP, None))))
         self.grad_none[id(t)] = False
 
     def update(self, opt):

@@ -8,6 +8,7 @@ This is the only module with cupy-specific code; ops call it and never branch on
 """
 import math
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -16,6 +17,8 @@ from .host_pool import host_pool
 
 PLAIN = os.environ.get("TINYGRAD_MM_PLAIN_KERNELS") == "1"
 
+# (the choices below were rechecked on one and on two BLAS threads: only WIDE_BATCH and col_sum
+# depend on the count)
 # elements: under this a call's fixed overhead dominates whatever the method (a 32 x 200 step
 # array, 6400 elements, gains nothing from any path below; 16384 x 27 = 442k elements gains 4x)
 SMALL = 1 << 14
@@ -39,6 +42,15 @@ WIDE_BATCH = 1 << 10
 # column sum up to 200 columns (16384 x 200: 363 µs, numpy's sum 629).
 ONE_BLAS_THREAD = ((os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")) == "1"
                    or os.cpu_count() == 1)
+# multiply-adds in each half of a linear layer's backward (N * out * in): from here on, on one
+# BLAS thread and a second core, the weight and bias gradients are made on a helper thread while
+# this one makes the input gradient. The name model's step, interleaved A/B: batch 4096 (22 and
+# 25 M) 0.86x, 16384 0.83x; at batch 1024 (5.5 and 6.1 M, where the two halves alone gain 0.8-0.9x)
+# the step gained nothing compiled and lost 1.09x eager: the hand-off (~60 µs) and the other core's
+# cold cache. Set SIDE_THREAD = False to keep to one core.
+SIDE_MACS = 1 << 24
+SIDE_THREAD = ONE_BLAS_THREAD and len(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else
+                                      range(os.cpu_count() or 1)) > 1
 
 
 def all_finite(a):
@@ -115,6 +127,62 @@ def wide_weight_grad(g, x):
     """Whether weight_grad computes through the wide transpose (tg.compile replays the same)."""
     return (not PLAIN and ONE_BLAS_THREAD and type(g) is np.ndarray and g.shape[0] >= WIDE_BATCH
             and g.shape[1] > x.shape[1])
+
+
+def on_side_thread(g, x):
+    """Whether a linear layer's backward from g (N, out) and x (N, in) splits across two threads
+    (`beside`); tg.compile replays the same split. The calls are the same either way, so the bits are."""
+    return (SIDE_THREAD and not PLAIN and type(g) is np.ndarray and type(x) is np.ndarray
+            and g.shape[0] * g.shape[1] * x.shape[1] >= SIDE_MACS)
+
+
+_side = None  # the helper thread (an executor of one), started on first use
+
+
+def beside(main, side):
+    """(main(), side()), side() running on the helper thread meanwhile: numpy lets go of the
+    interpreter lock inside BLAS, so two independent matmuls use two cores. side() must not
+    call beside. An error in either is raised here, after both have finished."""
+    job = start_side(side)
+    try:
+        first = main()
+    finally:
+        second = job.result()  # waited for even when main() raised: side() writes arrays
+    return first, second
+
+
+def start_side(side):
+    """side() started on the helper thread: a future whose result() waits (and raises its error).
+    Jobs run one after another, in the order they were started."""
+    global _side
+    if _side is None:
+        _side = ThreadPoolExecutor(1, thread_name_prefix="tinygrad_mm-side")
+    try:
+        return _side.submit(side)
+    except RuntimeError:  # the interpreter is shutting down (an atexit handler): run it here
+        job = Future()
+        try:
+            job.set_result(side())
+        except BaseException as e:
+            job.set_exception(e)
+        return job
+
+
+def join_sides(jobs):
+    """Wait for every job in the list (emptied), then raise the first one's error, if any."""
+    done, jobs[:] = list(jobs), []
+    errors = [e for e in (job.exception() for job in done) if e is not None]  # exception() waits
+    if errors:
+        raise errors[0]
+
+
+def _forget_side():
+    global _side
+    _side = None  # a forked child has the executor but not its thread
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_side)
 
 
 def tanh(x):

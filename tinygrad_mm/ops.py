@@ -245,6 +245,11 @@ class Affine(Function):
         else:                                         # (..., in): rows flattened (not -1: fails on size 0)
             n = math.prod(shape[:-1])
             g2, x2 = g.reshape(n, g.shape[-1]), (None if x is None else x.reshape(n, shape[-1]))
+        # large: the two halves on two cores (the size test first spares small batches a call)
+        if need[0] and need[1] and g2.size * x2.shape[1] >= kernels.SIDE_MACS and kernels.on_side_thread(g2, x2):
+            gx, (gw, gb) = kernels.beside(lambda: kernels.matmul(g, w), lambda: (
+                kernels.weight_grad(g2, x2), kernels.col_sum(g2) if len(need) == 3 and need[2] else None))
+            return (gx, gw) if len(need) == 2 else (gx, gw, gb)
         gx = kernels.matmul(g, w) if need[0] else None   # (..., in)
         gw = kernels.weight_grad(g2, x2) if need[1] else None  # (out, in): g2.T @ x2
         if len(need) == 2:

@@ -51,9 +51,10 @@ def run(tape, root, seed, retain_graph, steps):
             entry.adjoint = None
             waiting -= 1
             if entry.retains is not None:  # retain_grad(): the output's .grad accumulates like a leaf's
-                if rec is not None:
-                    rec.leaf(entry.retains, g, g, ())
-                increment_leaf(entry.retains, g, g, (), undo)
+                if rec is not None:  # tg.compile is capturing: it increments and notes the result
+                    rec.leaf(entry.retains, g, g, (), undo)
+                else:
+                    increment_leaf(entry.retains, g, g, (), undo)
             if entry.stamp != _state.version:  # something was written in place since it was recorded
                 check_unmodified(entry)
             grads = entry.function.backward(g)
@@ -81,8 +82,9 @@ def run(tape, root, seed, retain_graph, steps):
                 node = t._entry
                 if node is None:  # a leaf
                     if rec is not None:
-                        rec.leaf(t, gi, g, alias)
-                    increment_leaf(t, gi, g, alias, undo)
+                        rec.leaf(t, gi, g, alias, undo)
+                    else:
+                        increment_leaf(t, gi, g, alias, undo)
                 elif node.adjoint is not None:  # an intermediate already holding part of its adjoint
                     total = node.adjoint + gi
                     if rec is not None:

@@ -172,9 +172,10 @@ class Tape:
         seed = seed_gradient(tensor, grad)
         root = tensor._entry
         if root is None:  # a leaf: its gradient is the seed itself
-            if _state.capture is not None:
+            if _state.capture is not None:  # tg.compile increments and notes the result
                 _state.capture.leaf(tensor, seed, seed, ())
-            increment_leaf(tensor, seed, seed, [])
+            else:
+                increment_leaf(tensor, seed, seed, [])
             return iter(())
         _check_sweepable(self, root, tensor)
         return sweep.run(self, root, seed, retain_graph, steps)

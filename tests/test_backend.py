@@ -267,6 +267,7 @@ def test_a_large_linear_backward_splits_across_two_threads_with_the_same_bits(bi
 
 def test_beside_returns_both_results_and_raises_either_error_after_both_finished():
     assert kernels.beside(lambda: 1, lambda: 2) == (1, 2)
+    assert kernels.beside(lambda: 1, lambda: kernels.beside(lambda: 2, lambda: 3)) == (1, (2, 3))  # no deadlock
     with pytest.raises(ZeroDivisionError):
         kernels.beside(lambda: 1, lambda: 1 / 0)
     done = []
@@ -297,3 +298,21 @@ def test_a_forked_child_starts_its_own_helper_thread():
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung waiting for the parent's helper thread")
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_side_thread_follows_the_blas_thread_count_and_its_opt_out():
+    import os
+    import subprocess
+    import sys
+
+    def side_thread(**env):
+        e = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                             "TINYGRAD_MM_SIDE_THREAD")}
+        out = subprocess.run([sys.executable, "-c", "from tinygrad_mm import kernels; print(kernels.SIDE_THREAD)"],
+                             env={**e, **env}, capture_output=True, text=True, check=True)
+        return out.stdout.strip() == "True"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert side_thread(OPENBLAS_NUM_THREADS="1") == (cores > 1)
+    assert not side_thread(OPENBLAS_NUM_THREADS="1", TINYGRAD_MM_SIDE_THREAD="0")
+    if cores > 1:
+        assert not side_thread(OPENBLAS_NUM_THREADS="2")  # OpenBLAS splits each matmul itself

@@ -162,6 +162,14 @@ def test_pow_zero_exponent_at_zero():
     check_torch(lambda x: x ** 0, lambda x: x ** 0, [np.array([0.0, 1.0, -2.0])])
 
 
+@pytest.mark.parametrize("exponent", [False, True])
+def test_pow_bool_exponent_at_zero_as_torch(exponent):
+    """torch takes a Python bool exponent as a number, but its zero-exponent shortcut misses False:
+    d(x ** False)/dx is 0 * x^-1, NaN at x = 0 (Hypothesis found this one)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        check_torch(lambda x: x ** exponent, lambda x: x ** exponent, [np.array([0.0, 1.0, -2.0])])
+
+
 def test_pow_int_tensor():
     t = Tensor([1, 2, 3])
     assert (t ** 2).dtype == np.int64 and (t ** 2).tolist() == [1, 4, 9]

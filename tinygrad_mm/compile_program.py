@@ -134,7 +134,7 @@ class Program:
     def _write(self, step):
         """dst[...] = src, as the eager write does it (a cast included), then logged as eager logs it."""
         env, d, s = self.env, step.dst, step.src
-        self._reads(d, s)
+        self._join_pending()  # a helper job may read what this overwrites (a parameter fed to a Linear)
         xp = backend.xp_of(self._like(d))
         if self.stable[d] and self.stable[s]:
             self._append_kernels([partial(xp.copyto, env[d], env[s], casting="unsafe")])
@@ -178,7 +178,9 @@ class Program:
             for o, a in zip(step.outs, outs):
                 if o is not None:
                     self._set(o, a)
-            if form.side is not None:  # as eager's kernels.beside, but joined only where read
+            if form.side is not None and self.graph:  # a CUDA graph keeps to one thread
+                fns = fns + form.side
+            elif form.side is not None:  # as eager's kernels.beside, but joined only where read
                 self._append_python(partial(_start, self._jobs, partial(_run, form.side)))
                 self._pending.update(o for o in step.outs[1:] if o is not None)
                 self.split.add(i)
@@ -265,6 +267,8 @@ class Program:
         return True
 
     def run(self, inputs):
+        if self._jobs:  # left running by an interrupted call: they write this program's buffers
+            kernels.join_sides(self._jobs, quiet=True)
         for copy, buf, a in zip(self._copies, self.inputs, inputs):
             copy(buf, a)
         for t, buf in self.fixes:  # a .grad kept from the last call still shares a buffer: detach it
@@ -277,9 +281,10 @@ class Program:
             else:
                 for f in self.instrs:
                     f()
-        finally:
-            if self._jobs:  # an instruction raised before the join: the helper still writes buffers
-                kernels.join_sides(self._jobs)
+        except BaseException:
+            if self._jobs:  # raised before the join: the helper still writes buffers; this error wins
+                kernels.join_sides(self._jobs, quiet=True)
+            raise
         return self._output(self.result)
 
     def _output(self, v):

@@ -184,7 +184,9 @@ class _Recorder:
         """An in-place write into a tensor: replayed as a copy when it took no history (the
         lecture's `p.data += -lr * p.grad`, or a write under no_grad). `logged`: eager logged
         it as a modification (not a write to .data), so a replay does too: a graph recorded
-        outside the step that saved the array then refuses its backward, as after eager."""
+        outside the step that saved the array then refuses its backward, as after eager. A
+        write from the tensor's own memory replays as a copy onto itself (into an argument it
+        is refused, as every write into one)."""
         if recorded:
             raise CompileError(f"an in-place write with history inside a compiled function ({what}) is not "
                                "replayed: use out-of-place ops (x = x + 1), or write under no_grad / to .data")

@@ -15,13 +15,14 @@ import weakref
 
 
 class _State:
-    __slots__ = ("tape", "grad_enabled", "version", "modified", "capture")
+    __slots__ = ("tape", "grad_enabled", "version", "modified", "log_limit", "capture")
 
     def __init__(self):  # read by every op: slots, so each read is a specialized load
         self.tape = None           # the tape ops record on (set by tape.py)
         self.grad_enabled = True
         self.version = 0           # bumped by every in-place modification
         self.modified = []         # (version, weak reference to the modified storage, its description)
+        self.log_limit = 256       # trim the log when it grows past this
         self.capture = None        # a compile recorder while tg.compile captures a step, else None
 
 
@@ -88,7 +89,7 @@ def log_modified(a, what):
         ref = (lambda o: lambda: o)(owner)
     log = _state.modified
     log.append((_state.version, ref, what))
-    if len(log) > 256:
+    if len(log) > _state.log_limit:
         trim_modified()
 
 
@@ -102,14 +103,29 @@ def log_storages(owners, what):
     _state.version += 1
     log = _state.modified
     log.append((_state.version, lambda: owners, what))
-    if len(log) > 256:
+    if len(log) > _state.log_limit:
         trim_modified()
 
 
 def trim_modified():
-    """Forget modifications no live entry can be affected by (older than every live entry)."""
-    oldest = oldest_live_stamp()
-    _state.modified = [m for m in _state.modified if m[0] > oldest and m[1]() is not None]
+    """Forget modifications no live entry can be affected by: older than every live entry, of
+    storages gone, or followed by a newer one of the same storages (a check finds that one).
+    The next trim waits until the log has doubled, so a graph held unswept across many steps
+    (which keeps one entry per distinct storage) costs amortized O(1) per write, not O(log)."""
+    oldest, seen, kept = oldest_live_stamp(), set(), []
+    for m in reversed(_state.modified):
+        if m[0] <= oldest:
+            break  # the log is in version order
+        owner = m[1]()
+        if owner is None:
+            continue
+        key = tuple(map(id, owner)) if type(owner) is tuple else id(owner)
+        if key not in seen:
+            seen.add(key)
+            kept.append(m)
+    kept.reverse()
+    _state.modified = kept
+    _state.log_limit = max(256, 2 * len(kept))
 
 
 def oldest_live_stamp():

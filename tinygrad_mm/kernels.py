@@ -6,8 +6,10 @@ Set TINYGRAD_MM_PLAIN_KERNELS=1 to run every function as its plain one-liner: th
 runs once that way too, so a fast path can never be the only thing that is right.
 This is the only module with cupy-specific code; ops call it and never branch on the device.
 """
+import contextvars
 import math
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -44,13 +46,15 @@ ONE_BLAS_THREAD = ((os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OM
                    or os.cpu_count() == 1)
 # multiply-adds in each half of a linear layer's backward (N * out * in): from here on, on one
 # BLAS thread and a second core, the weight and bias gradients are made on a helper thread while
-# this one makes the input gradient. The name model's step, interleaved A/B: batch 4096 (22 and
-# 25 M) 0.86x, 16384 0.83x; at batch 1024 (5.5 and 6.1 M, where the two halves alone gain 0.8-0.9x)
-# the step gained nothing compiled and lost 1.09x eager: the hand-off (~60 µs) and the other core's
-# cold cache. Set SIDE_THREAD = False to keep to one core.
+# this one makes the input gradient. The name model's step against one thread, interleaved A/B:
+# batch 4096 (22 and 25 M) eager 0.91x, compiled 0.81x; 16384 eager 0.87x, compiled 0.77x (a
+# compiled step waits only where a gradient is read, so it overlaps more). At batch 1024 (5.5
+# and 6.1 M, where the two halves alone gain 0.8-0.9x) the step gained nothing compiled and lost
+# 1.09x eager: the hand-off (~60 µs) and the other core's cold cache. TINYGRAD_MM_SIDE_THREAD=0
+# (or SIDE_THREAD = False) keeps to one core, e.g. with one process per core.
 SIDE_MACS = 1 << 24
-SIDE_THREAD = ONE_BLAS_THREAD and len(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else
-                                      range(os.cpu_count() or 1)) > 1
+SIDE_THREAD = (ONE_BLAS_THREAD and os.environ.get("TINYGRAD_MM_SIDE_THREAD") != "0"
+               and len(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)) > 1)
 
 
 def all_finite(a):
@@ -137,43 +141,57 @@ def on_side_thread(g, x):
 
 
 _side = None  # the helper thread (an executor of one), started on first use
+_SIDE_NAME = "tinygrad_mm-side"
 
 
 def beside(main, side):
     """(main(), side()), side() running on the helper thread meanwhile: numpy lets go of the
-    interpreter lock inside BLAS, so two independent matmuls use two cores. side() must not
-    call beside. An error in either is raised here, after both have finished."""
+    interpreter lock inside BLAS, so two independent matmuls use two cores. An error in either
+    is raised here, after both have finished (main's first)."""
     job = start_side(side)
     try:
         first = main()
-    finally:
-        second = job.result()  # waited for even when main() raised: side() writes arrays
-    return first, second
+    except BaseException:
+        join_sides([job], quiet=True)  # side() reads the caller's arrays: wait before unwinding
+        raise
+    return first, job.result()
 
 
 def start_side(side):
     """side() started on the helper thread: a future whose result() waits (and raises its error).
     Jobs run one after another, in the order they were started."""
     global _side
+    if threading.current_thread().name.startswith(_SIDE_NAME):  # from a job: it would wait behind itself
+        return _done(side)
     if _side is None:
-        _side = ThreadPoolExecutor(1, thread_name_prefix="tinygrad_mm-side")
-    try:
-        return _side.submit(side)
+        _side = ThreadPoolExecutor(1, thread_name_prefix=_SIDE_NAME)
+    try:  # in the caller's context: numpy's errstate is a context variable
+        return _side.submit(contextvars.copy_context().run, side)
     except RuntimeError:  # the interpreter is shutting down (an atexit handler): run it here
-        job = Future()
-        try:
-            job.set_result(side())
-        except BaseException as e:
-            job.set_exception(e)
-        return job
+        return _done(side)
 
 
-def join_sides(jobs):
-    """Wait for every job in the list (emptied), then raise the first one's error, if any."""
-    done, jobs[:] = list(jobs), []
-    errors = [e for e in (job.exception() for job in done) if e is not None]  # exception() waits
-    if errors:
-        raise errors[0]
+def _done(side):
+    """side() run here, as a finished future."""
+    job = Future()
+    try:
+        job.set_result(side())
+    except BaseException as e:
+        job.set_exception(e)
+    return job
+
+
+def join_sides(jobs, quiet=False):
+    """Wait for every job in the list, emptying it, then raise the first one's error (unless
+    `quiet`). A job leaves the list only once it has finished: a KeyboardInterrupt while
+    waiting leaves the rest for the next join."""
+    error = None
+    while jobs:
+        e = jobs[0].exception()  # waits
+        del jobs[0]
+        error = error or e
+    if error is not None and not quiet:
+        raise error
 
 
 def _forget_side():

@@ -75,19 +75,19 @@ class Neg(Function):
 
 
 class Pow(Function):
-    def forward(self, x, exponent):
+    def forward(self, x, exponent, from_bool=False):
         if x.dtype.kind in "iu":    # a float exponent would silently make int ** 2 a float64
             if not float(exponent).is_integer():
                 raise TypeError(f"{x.dtype} tensor ** {exponent}: the result would not be an integer; "
                                 "convert the tensor with .float() or .double() first")
             exponent = int(exponent)
-        self.x, self.p = x, exponent
+        self.x, self.p, self.from_bool = x, exponent, from_bool
         return power(x, exponent)
 
     def backward(self, g):          # d(x^p)/dx = p x^(p-1)
         x, p = self.x, self.p
-        if p == 0:                  # x^0 is constant; p x^-1 would give 0 * inf = nan at x = 0
-            return xp_of(g).zeros_like(g)
+        if p == 0 and not self.from_bool:  # x^0 is constant; p x^-1 would give 0 * inf = nan at x = 0
+            return xp_of(g).zeros_like(g)  # (torch's shortcut misses x ** False: NaN there, as here)
         return g * (p * power(x, p - 1))
 
 

@@ -23,7 +23,9 @@ from . import backend
 from .grad_mode import _state, tapes as _tapes
 from .function import Function
 from . import sweep
-from .sweep import Step, freed_message, increment_leaf, seed_gradient  # noqa: F401 (Step: also tinygrad_mm.tape.Step)
+from .sweep import freed_message, increment_leaf, seed_gradient
+
+Step = sweep.Step  # also tinygrad_mm.tape.Step: what backward_steps yields
 
 _ref = weakref.ref
 _new = object.__new__

@@ -55,6 +55,8 @@ class TensorMath:
             return ops.Pow.apply(x, exponent=p)
         if isinstance(exponent, bool) and self.array.dtype.kind == "b":  # torch: bool ** True is bool
             return _wrap(self.array.copy() if exponent else _xp(self).ones_like(self.array))
+        if isinstance(exponent, bool):  # a number to torch too, but its zero-exponent shortcut misses False
+            return ops.Pow.apply(self, exponent=int(exponent), from_bool=True)
         return _pow_tensor(*operands(self, exponent))
 
     def __rpow__(self, base):

@@ -267,7 +267,12 @@ def test_a_large_linear_backward_splits_across_two_threads_with_the_same_bits(bi
 
 def test_beside_returns_both_results_and_raises_either_error_after_both_finished():
     assert kernels.beside(lambda: 1, lambda: 2) == (1, 2)
-    assert kernels.beside(lambda: 1, lambda: kernels.beside(lambda: 2, lambda: 3)) == (1, (2, 3))  # no deadlock
+    nested = []  # a job that starts a job: run on a thread of its own, so a deadlock fails, not hangs
+    t = threading.Thread(target=lambda: nested.append(kernels.beside(lambda: 1, lambda: kernels.beside(
+        lambda: 2, lambda: 3))), daemon=True)
+    t.start()
+    t.join(30)
+    assert nested == [(1, (2, 3))]
     with pytest.raises(ZeroDivisionError):
         kernels.beside(lambda: 1, lambda: 1 / 0)
     done = []

@@ -156,9 +156,31 @@ def test_join_sides_waits_for_every_job_and_raises_the_first_error():
     with pytest.raises(ZeroDivisionError):
         kernels.join_sides(jobs)
     assert done == [1] and jobs == []
-    jobs = [kernels.start_side(lambda: 1 / 0)]
-    kernels.join_sides(jobs, quiet=True)
-    assert jobs == []
+    jobs = [kernels.start_side(lambda: 1 / 0), kernels.start_side(slow)]
+    kernels.settle_sides(jobs)  # an error path's wait: the jobs' errors are dropped
+    assert done == [1, 1] and jobs == []
+
+
+class Interrupted:
+    """A job whose first wait is cut short by Ctrl-C, as a KeyboardInterrupt in the main thread."""
+    def __init__(self):
+        self.waits = 0
+
+    def exception(self):
+        self.waits += 1
+        if self.waits == 1:
+            raise KeyboardInterrupt
+        return None
+
+
+def test_a_job_stays_listed_until_it_has_finished_even_through_a_second_interrupt():
+    jobs = [Interrupted(), Interrupted()]
+    with pytest.raises(KeyboardInterrupt):
+        kernels.join_sides(jobs)
+    assert len(jobs) == 2  # the interrupted job was not dropped unfinished
+    jobs = [Interrupted(), Interrupted()]
+    kernels.settle_sides(jobs)  # keeps waiting through the interrupts
+    assert jobs == [] 
 
 
 def test_the_helper_thread_keeps_the_callers_numpy_error_state():

@@ -197,6 +197,12 @@ class CrossEntropyForm(Form):
         bigsum = not (kernels.PLAIN or x.size < kernels.SMALL)
         ones = np.ones(c, x.dtype)
         add, sub, div, maximum, exp, log = np.add.reduce, np.subtract, np.divide, np.maximum, np.exp, np.log
+        # x[rows, t] as x.flat[rows * c + t]: the same values, at half the cost of two index arrays
+        # (32 x 27: 0.8 µs, not 1.5); the target check above keeps every t in [0, c)
+        self.first, self.idx, xf = rows * c, np.empty(n, np.int64), _view(x, (-1,))
+        if xf is None:  # x is always a contiguous buffer here; otherwise the op replays generically
+            return False
+        take, plus, first, idx, picked = np.take, np.add, self.first, self.idx, np.empty(n, x.dtype)
 
         def forward():                  # CrossEntropy.forward, call for call, into the buffers
             if not fast or tu.item(tu.argmax()) >= c:  # backend.largest_unsigned, on the view made once
@@ -218,7 +224,8 @@ class CrossEntropyForm(Form):
             else:
                 add(e, 1, None, s0)
             div(e, s, e)
-            picked = x[rows, t]
+            plus(first, t, idx)
+            take(xf, idx, None, picked)  # x[rows, t]
             sub(picked, m0, picked)
             log(s0, lb)
             sub(lb, picked, lb)         # loss per row = log(s) - (x[t] - max)
@@ -226,12 +233,14 @@ class CrossEntropyForm(Form):
         self.forward = [forward]
 
     def backward(self, g, likes):   # kernels.softmax_xent_grad(p, t, rows, g / count)
-        d, p, t, rows, count = np.empty_like(self.p), self.p, self.t, self.rows, self.count
+        d, p, t, count = np.empty_like(self.p), self.p, self.t, self.count
+        df, first, idx = d.reshape(-1), self.first, self.idx  # d[rows, t] as df[rows * c + t]: unique rows
 
         def run():
             scale = g / count
             np.multiply(p, scale, d)
-            d[rows, t] -= scale
+            np.add(first, t, idx)
+            df[idx] -= scale
         return [run], (d,)
 
 

@@ -267,8 +267,6 @@ class Program:
         return True
 
     def run(self, inputs):
-        if self._jobs:  # left running by an interrupted call: they write this program's buffers
-            kernels.join_sides(self._jobs, quiet=True)
         for copy, buf, a in zip(self._copies, self.inputs, inputs):
             copy(buf, a)
         for t, buf in self.fixes:  # a .grad kept from the last call still shares a buffer: detach it
@@ -281,9 +279,8 @@ class Program:
             else:
                 for f in self.instrs:
                     f()
-        except BaseException:
-            if self._jobs:  # raised before the join: the helper still writes buffers; this error wins
-                kernels.join_sides(self._jobs, quiet=True)
+        except BaseException:  # raised before the join: the helper still writes buffers; this error wins
+            kernels.settle_sides(self._jobs)
             raise
         return self._output(self.result)
 

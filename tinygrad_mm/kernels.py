@@ -152,7 +152,7 @@ def beside(main, side):
     try:
         first = main()
     except BaseException:
-        join_sides([job], quiet=True)  # side() reads the caller's arrays: wait before unwinding
+        settle_sides([job])  # side() reads the caller's arrays: wait before unwinding
         raise
     return first, job.result()
 
@@ -165,8 +165,13 @@ def start_side(side):
         return _done(side)
     if _side is None:
         _side = ThreadPoolExecutor(1, thread_name_prefix=_SIDE_NAME)
-    try:  # in the caller's context: numpy's errstate is a context variable
-        return _side.submit(contextvars.copy_context().run, side)
+    err = np.geterr()  # numpy's error state (thread-local before numpy 2, a context variable since)
+
+    def job():
+        with np.errstate(**err):
+            return side()
+    try:  # in the caller's context
+        return _side.submit(contextvars.copy_context().run, job)
     except RuntimeError:  # the interpreter is shutting down (an atexit handler): run it here
         return _done(side)
 
@@ -181,17 +186,27 @@ def _done(side):
     return job
 
 
-def join_sides(jobs, quiet=False):
-    """Wait for every job in the list, emptying it, then raise the first one's error (unless
-    `quiet`). A job leaves the list only once it has finished: a KeyboardInterrupt while
-    waiting leaves the rest for the next join."""
+def join_sides(jobs):
+    """Wait for every job in the list, emptying it, then raise the first one's error. A job
+    leaves the list only once it has finished (a KeyboardInterrupt leaves the rest listed)."""
     error = None
     while jobs:
         e = jobs[0].exception()  # waits
         del jobs[0]
         error = error or e
-    if error is not None and not quiet:
+    if error is not None:
         raise error
+
+
+def settle_sides(jobs):
+    """Wait for every job in the list, emptying it, whatever happens meanwhile (another Ctrl-C
+    included), dropping their errors: on an error path, before the caller unwinds past arrays
+    the jobs read or write. The caller's error is the one raised."""
+    while jobs:
+        try:
+            join_sides(jobs)
+        except BaseException:
+            pass
 
 
 def _forget_side():

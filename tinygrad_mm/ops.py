@@ -86,8 +86,11 @@ class Pow(Function):
 
     def backward(self, g):          # d(x^p)/dx = p x^(p-1)
         x, p = self.x, self.p
-        if p == 0 and not self.from_bool:  # x^0 is constant; p x^-1 would give 0 * inf = nan at x = 0
-            return xp_of(g).zeros_like(g)  # (torch's shortcut misses x ** False: NaN there, as here)
+        if p == 0:                  # x^0 is constant; p x^-1 would give 0 * inf = nan at x = 0
+            if not self.from_bool:
+                return xp_of(g).zeros_like(g)
+            with np.errstate(divide="ignore", invalid="ignore"):  # torch's shortcut misses x ** False:
+                return g * (p * power(x, p - 1))                  # NaN at 0, silently, as there
         return g * (p * power(x, p - 1))
 
 

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tinygrad_mm import backend, host_pool, kernels
+from tinygrad_mm import backend, host_pool, kernels, side_thread
 
 
 def _reference(idx, rows, n):
@@ -244,14 +244,14 @@ def test_a_large_linear_backward_splits_across_two_threads_with_the_same_bits(bi
     rng = np.random.default_rng(8)
     x0, up = rng.standard_normal((4096, 30)).astype(np.float32), rng.standard_normal((4096, 200)).astype(np.float32)
     grads, sides = [], []
-    real = kernels.beside
+    real = side_thread.beside
 
     def counted(main, side):
         def on_helper():
             sides.append(threading.get_ident())
             return side()
         return real(main, on_helper)
-    monkeypatch.setattr(kernels, "beside", counted)
+    monkeypatch.setattr(side_thread, "beside", counted)
     for split in (True, False):
         monkeypatch.setattr(kernels, "SIDE_THREAD", split)
         layer = tg.nn.Linear(30, 200, bias=bias, generator=tg.Generator(1))
@@ -266,32 +266,32 @@ def test_a_large_linear_backward_splits_across_two_threads_with_the_same_bits(bi
 
 
 def test_beside_returns_both_results_and_raises_either_error_after_both_finished():
-    assert kernels.beside(lambda: 1, lambda: 2) == (1, 2)
+    assert side_thread.beside(lambda: 1, lambda: 2) == (1, 2)
     nested = []  # a job that starts a job: run on a thread of its own, so a deadlock fails, not hangs
-    t = threading.Thread(target=lambda: nested.append(kernels.beside(lambda: 1, lambda: kernels.beside(
+    t = threading.Thread(target=lambda: nested.append(side_thread.beside(lambda: 1, lambda: side_thread.beside(
         lambda: 2, lambda: 3))), daemon=True)
     t.start()
     t.join(30)
     assert nested == [(1, (2, 3))]
     with pytest.raises(ZeroDivisionError):
-        kernels.beside(lambda: 1, lambda: 1 / 0)
+        side_thread.beside(lambda: 1, lambda: 1 / 0)
     done = []
 
     def slow():
         threading.Event().wait(0.05)
         done.append(True)
     with pytest.raises(KeyError):
-        kernels.beside(lambda: {}["missing"], slow)
+        side_thread.beside(lambda: {}["missing"], slow)
     assert done == [True]  # the helper's writes are over before the error reaches the caller
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no os.fork on this platform")
 def test_a_forked_child_starts_its_own_helper_thread():
     import os
-    assert kernels.beside(lambda: 0, lambda: 0) == (0, 0)  # the parent's helper exists
+    assert side_thread.beside(lambda: 0, lambda: 0) == (0, 0)  # the parent's helper exists
     pid = os.fork()
     if pid == 0:  # the child: a hang here would fail the parent's wait below by timeout
-        ok = kernels.beside(lambda: 1, lambda: 2) == (1, 2)
+        ok = side_thread.beside(lambda: 1, lambda: 2) == (1, 2)
         os._exit(0 if ok else 1)
     for _ in range(200):
         done, status = os.waitpid(pid, os.WNOHANG)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinygrad_mm as tg
-from tinygrad_mm import kernels
+from tinygrad_mm import kernels, side_thread
 from tinygrad_mm.nn import functional as F
 
 N, D = 4096, 64  # N * D * D = 2**24 multiply-adds per half: the smallest split (kernels.SIDE_MACS)
@@ -23,8 +23,8 @@ def split(monkeypatch):
 def late(monkeypatch):
     """Each helper job starts late: a read (or a write) that does not wait for it meets a buffer
     it has not written yet (or that it has yet to read)."""
-    real = kernels.start_side
-    monkeypatch.setattr(kernels, "start_side", lambda side: real(lambda: (time.sleep(0.02), side())[1]))
+    real = side_thread.start_side
+    monkeypatch.setattr(side_thread, "start_side", lambda side: real(lambda: (time.sleep(0.02), side())[1]))
 
 
 def model(kind):
@@ -84,7 +84,7 @@ def _train(compiled, update, kind):
 
 def _joins(f):
     prog, = f.programs.values()
-    return sum(getattr(i, "func", None) is kernels.join_sides for i in prog.instrs)
+    return sum(getattr(i, "func", None) is side_thread.join_sides for i in prog.instrs)
 
 
 @pytest.mark.parametrize("update", ["sgd", "by hand"])
@@ -128,8 +128,8 @@ def test_an_error_on_either_thread_reaches_the_caller_after_the_helper_finished(
     data = batches()
     for x, y in data[:3]:
         f(x, y)
-    real, finished = kernels.start_side, []
-    monkeypatch.setattr(kernels, "start_side", lambda side: real(lambda: (time.sleep(0.05), side(),
+    real, finished = side_thread.start_side, []
+    monkeypatch.setattr(side_thread, "start_side", lambda side: real(lambda: (time.sleep(0.05), side(),
                                                                            finished.append(1))[1]))
     Boom.armed = True
     try:
@@ -138,10 +138,10 @@ def test_an_error_on_either_thread_reaches_the_caller_after_the_helper_finished(
     finally:
         Boom.armed = False
     assert finished == [1, 1]  # both layers' jobs were done before the error left the call
-    monkeypatch.setattr(kernels, "start_side", lambda side: real(lambda: (side(), 1 / 0)))
+    monkeypatch.setattr(side_thread, "start_side", lambda side: real(lambda: (side(), 1 / 0)))
     with pytest.raises(ZeroDivisionError):  # the helper's own error
         f(*data[3])
-    monkeypatch.setattr(kernels, "start_side", real)
+    monkeypatch.setattr(side_thread, "start_side", real)
     assert np.isfinite(f(*data[3]).item())
     assert len(f.programs) == 1
 
@@ -152,12 +152,12 @@ def test_join_sides_waits_for_every_job_and_raises_the_first_error():
     def slow():
         time.sleep(0.05)
         done.append(1)
-    jobs = [kernels.start_side(lambda: 1 / 0), kernels.start_side(slow)]
+    jobs = [side_thread.start_side(lambda: 1 / 0), side_thread.start_side(slow)]
     with pytest.raises(ZeroDivisionError):
-        kernels.join_sides(jobs)
+        side_thread.join_sides(jobs)
     assert done == [1] and jobs == []
-    jobs = [kernels.start_side(lambda: 1 / 0), kernels.start_side(slow)]
-    kernels.settle_sides(jobs)  # an error path's wait: the jobs' errors are dropped
+    jobs = [side_thread.start_side(lambda: 1 / 0), side_thread.start_side(slow)]
+    side_thread.settle_sides(jobs)  # an error path's wait: the jobs' errors are dropped
     assert done == [1, 1] and jobs == []
 
 
@@ -176,10 +176,10 @@ class Interrupted:
 def test_a_job_stays_listed_until_it_has_finished_even_through_a_second_interrupt():
     jobs = [Interrupted(), Interrupted()]
     with pytest.raises(KeyboardInterrupt):
-        kernels.join_sides(jobs)
+        side_thread.join_sides(jobs)
     assert len(jobs) == 2  # the interrupted job was not dropped unfinished
     jobs = [Interrupted(), Interrupted()]
-    kernels.settle_sides(jobs)  # keeps waiting through the interrupts
+    side_thread.settle_sides(jobs)  # keeps waiting through the interrupts
     assert jobs == [] 
 
 
@@ -187,4 +187,4 @@ def test_the_helper_thread_keeps_the_callers_numpy_error_state():
     g = np.full((N, D), 1e30, np.float32)
     with np.errstate(over="raise"):
         with pytest.raises(FloatingPointError):
-            kernels.beside(lambda: None, lambda: g.T @ g)
+            side_thread.beside(lambda: None, lambda: g.T @ g)

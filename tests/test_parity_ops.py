@@ -136,6 +136,21 @@ def test_norm_at_zero_has_zero_gradient():
         tg.ones(3).norm(0.5)
 
 
+@pytest.mark.parametrize("p", [2, 1.5, 3])
+def test_a_nan_gradient_into_a_zero_norm_comes_through_as_in_torch(p):
+    """The std of one number has a NaN gradient. torch masks x / ||x|| at a zero norm for p = 2
+    and then multiplies by that gradient, so the NaN comes through; for other p it masks the
+    gradient too, giving 0 (Hypothesis found the p = 2 case)."""
+    grads = []
+    for lib in (torch, tg):
+        x = lib.tensor([[0.0, 0.0]], dtype=lib.float64, requires_grad=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x.norm(p, dim=1).std().backward()
+        grads.append(np.array(x.grad.tolist()))
+    np.testing.assert_array_equal(grads[1], grads[0])
+    assert np.isnan(grads[0]).all() == (p == 2)
+
+
 @pytest.mark.parametrize("dim", [0, 1, -1])
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize("op", ["max", "min"])

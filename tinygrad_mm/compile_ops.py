@@ -23,7 +23,7 @@ class Form:
     """A hot op's replay: `forward` (closures writing `out`) and `backward(g, likes)`."""
     forward = ()
     cuda = False      # also replays cupy arrays (under cuda_graph=True)
-    side = None       # backward calls that may run on the helper thread, as eager's kernels.beside
+    side = None       # backward calls that may run on the helper thread, as eager's side_thread.beside
                       # runs them: they write the gradients of the op's inputs 1 and up
 
     @classmethod

@@ -10,9 +10,9 @@ from functools import partial
 
 import numpy as np
 
-from . import backend, compile_ops, kernels
+from . import backend, compile_ops, side_thread
 from .compile_record import (CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, Write,
-                             _is_array, _Ref, refs)
+                             _is_array, _Ref, on_cuda, refs)
 from .grad_mode import log_modified
 from .sweep import increment_leaf
 from .tensor import _wrap
@@ -98,7 +98,7 @@ class Program:
 
     def _join_pending(self):
         if self._pending:
-            self._append_python(partial(kernels.join_sides, self._jobs))
+            self._append_python(partial(side_thread.join_sides, self._jobs))
             self._pending.clear()
 
     def _append_kernels(self, fns):
@@ -180,8 +180,8 @@ class Program:
                     self._set(o, a)
             if form.side is not None and self.graph:  # a CUDA graph keeps to one thread
                 fns = fns + form.side
-            elif form.side is not None:  # as eager's kernels.beside, but joined only where read
-                self._append_python(partial(_start, self._jobs, partial(_run, form.side)))
+            elif form.side is not None:  # as eager's side_thread.beside, but joined only where read
+                self._append_python(partial(side_thread.start_into, self._jobs, form.side))
                 self._pending.update(o for o in step.outs[1:] if o is not None)
                 self.split.add(i)
             self._append_kernels(fns)
@@ -280,7 +280,7 @@ class Program:
                 for f in self.instrs:
                     f()
         except BaseException:  # raised before the join: the helper still writes buffers; this error wins
-            kernels.settle_sides(self._jobs)
+            side_thread.settle_sides(self._jobs)
             raise
         return self._output(self.result)
 
@@ -293,20 +293,6 @@ class Program:
         if type(v) is GradOf:
             return v.tensor.grad
         return type(v)(self._output(x) for x in v)
-
-
-def on_cuda(arrays):
-    """Whether a recording computed on the GPU (where cuda_graph=True records CUDA graphs)."""
-    return any(backend.device_of(a) == "cuda" for a in arrays if _is_array(a))
-
-
-def _run(fns):
-    for f in fns:
-        f()
-
-
-def _start(jobs, side):
-    jobs.append(kernels.start_side(side))
 
 
 def _increment(t, gi, g, grads, env, out):

@@ -62,6 +62,11 @@ class Write(_Rec):
                                                     # what: logged as eager logs it, or None (a write to .data)
 
 
+def on_cuda(arrays):
+    """Whether a recording computed on the GPU (where cuda_graph=True records CUDA graphs)."""
+    return any(backend.device_of(a) == "cuda" for a in arrays if _is_array(a))
+
+
 def refs(v):
     """The slots a params template (of _Ref, dicts, tuples and lists) reads."""
     if type(v) is _Ref:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from . import kernels
+from . import kernels, side_thread
 from .backend import xp_of
 from .function import Function
 
@@ -250,7 +250,7 @@ class Affine(Function):
             g2, x2 = g.reshape(n, g.shape[-1]), (None if x is None else x.reshape(n, shape[-1]))
         # large: the two halves on two cores (the size test first spares small batches a call)
         if need[0] and need[1] and g2.size * x2.shape[1] >= kernels.SIDE_MACS and kernels.on_side_thread(g2, x2):
-            gx, (gw, gb) = kernels.beside(lambda: kernels.matmul(g, w), lambda: (
+            gx, (gw, gb) = side_thread.beside(lambda: kernels.matmul(g, w), lambda: (
                 kernels.weight_grad(g2, x2), kernels.col_sum(g2) if len(need) == 3 and need[2] else None))
             return (gx, gw) if len(need) == 2 else (gx, gw, gb)
         gx = kernels.matmul(g, w) if need[0] else None   # (..., in)

@@ -164,8 +164,8 @@ class Norm(Function):
             if p == np.inf:         # the gradient is shared among the entries at the maximum
                 mask = (xp.abs(x) == norm) | xp.isnan(x)
                 return xp.sign(x) * ((g / mask.sum(axis=self.axis, keepdims=True).astype(g.dtype)) * mask)
-            if p == 2:              # d ||x|| / dx = x / ||x||, 0 where the norm is 0
-                return x * xp.where(norm == 0, zero, g / norm)
+            if p == 2:              # d ||x|| / dx = x / ||x||, 0 where the norm is 0 (a NaN g stays NaN)
+                return g * xp.where(norm == 0, zero, x / norm)  # torch's order: grad * (x / norm)
             scale = xp.where(norm == 0, zero, g / norm ** (p - 1))
             if p < 2:
                 return xp.sign(x) * xp.abs(x) ** (p - 1) * scale

@@ -233,13 +233,13 @@ class CrossEntropyForm(Form):
         self.forward = [forward]
 
     def backward(self, g, likes):   # kernels.softmax_xent_grad(p, t, rows, g / count)
-        d, p, t, count = np.empty_like(self.p), self.p, self.t, self.count
-        df, first, idx = d.reshape(-1), self.first, self.idx  # d[rows, t] as df[rows * c + t]: unique rows
+        d, p, count = np.empty_like(self.p), self.p, self.count
+        df, idx = d.reshape(-1), self.idx  # d[rows, t] as df[rows * c + t]: unique rows; idx is
+        # this call's, from the forward above (a hot backward is replayed only after its hot forward)
 
         def run():
             scale = g / count
             np.multiply(p, scale, d)
-            np.add(first, t, idx)
             df[idx] -= scale
         return [run], (d,)
 

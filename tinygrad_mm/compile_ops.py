@@ -163,6 +163,10 @@ class GatherRowsForm(Form):
             onehot, cols, prev = np.zeros((n, k), g.dtype), np.arange(k), np.zeros(k, flat.dtype)
 
             def scatter():              # the one-hot matrix: clear last call's ones, set this call's
+                if not kernels.all_finite(rows):  # as eager: 0 * nan would reach every row of out
+                    out.fill(0)
+                    np.add.at(out, flat, rows)
+                    return
                 onehot[prev, cols] = 0
                 onehot[flat, cols] = 1
                 prev[...] = flat

@@ -79,14 +79,13 @@ def scatter_add_rows(idx, rows, n):
         return scatter_add((n, d), idx, rows)
     xp = xp_of(rows)
     if idx.size * n <= ONEHOT_MAX and (d > NARROW or idx.size < MANY_ROWS or xp is not np):
+        if not all_finite(rows):
+            # a nan or inf in rows would reach every row through 0 * nan (and warn, for 0 * inf):
+            # only add.at keeps it to the rows it was gathered from (as torch's index backward does)
+            return scatter_add((n, d), idx, rows)
         onehot = xp.zeros((n, idx.size), dtype=rows.dtype)   # (n, K)
         onehot[idx, xp.arange(idx.size)] = 1
-        out = onehot @ rows                                   # (n, D)
-        if all_finite(out):
-            return out
-        # a nan or inf in rows would reach every row through 0 * inf = nan: only add.at keeps
-        # it to the rows it was gathered from (as torch's index backward does)
-        return scatter_add((n, d), idx, rows)
+        return onehot @ rows                                  # (n, D)
     if xp is not np:
         return scatter_add((n, d), idx, rows)
     out = np.empty((n, d), dtype=rows.dtype)

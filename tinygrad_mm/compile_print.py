@@ -102,7 +102,9 @@ def format_program(prog):
             opt = step.opt
             params = ", ".join(f"{tname(p)} {_shape(p.shape)}" for p in opt.params)
             if i in prog.hot:
-                line = f"{type(opt).__name__}.step: p -= lr * p.grad  (lr read each call) for {params}"
+                fused = prog.fused.get(i, 0)
+                how = f"; lr * p.grad in one call for {fused}, their gradients in one buffer" if fused else ""
+                line = f"{type(opt).__name__}.step: p -= lr * p.grad  (lr read each call{how}) for {params}"
             else:
                 line = f"{type(opt).__name__}.step, its own in-place update, for {params}"
         if t is Reset and section == "forward":

@@ -10,7 +10,7 @@ from functools import partial
 
 import numpy as np
 
-from . import backend, compile_ops, side_thread
+from . import backend, compile_ops, compile_update, side_thread
 from .compile_record import (CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, Write,
                              _is_array, _Ref, on_cuda, refs)
 from .grad_mode import log_modified
@@ -35,8 +35,10 @@ class Program:
         self.guards, self.inputs, self.fixes, self.instrs = [], [], [], []
         self.hot = set()                      # step indices replayed by a preallocated form
         self.split = set()                    # ... whose backward runs on two threads
+        self.fused = {}                       # update step index -> gradients its one multiply covers
         self._jobs = []                       # helper-thread jobs started and not yet joined (run)
         self._pending = set()                 # while building: slots such jobs write
+        self.arena = compile_update.grad_arena(rec.steps, rec.arrays)  # slot -> its place in the SGD arena
         for s, (kind, t) in enumerate(rec.kinds):
             a = rec.arrays[s]
             if kind == INPUT:
@@ -46,7 +48,6 @@ class Program:
                 self.guards.append((t, a, t.requires_grad))
             if kind in (INPUT, LEAF, EXT, CONST):
                 self.env[s], self.stable[s] = a, True
-        self._copies = [backend.xp_of(a).copyto for a in self.inputs]  # run() copies each call's arrays in
         forms = {}
         for i, step in enumerate(rec.steps):
             t = type(step)
@@ -62,7 +63,8 @@ class Program:
                 self._leaf(step, rec.steps[i - 1] if i else None)
             elif t is Update:
                 self._join_pending()          # it reads every .grad
-                fns, safe = compile_ops.update(step.opt, self.assigned)
+                arena = next(iter(self.arena.values())).base if self.arena else None
+                fns, safe, self.fused[i] = compile_update.update(step.opt, self.assigned, arena)
                 self.instrs.extend(fns)
                 self.safe |= safe
                 if safe:
@@ -173,8 +175,7 @@ class Program:
         self._reads(step.g)
         form = forms.get(id(step.fn))
         if form is not None:  # the forward was hot: so is its backward (the op's saved state is not)
-            likes = [None if o is None else self._like(o) for o in step.outs]
-            fns, outs = form.backward(self._staged(step.g), likes)
+            fns, outs = form.backward(self._staged(step.g), [self.arena.get(o) for o in step.outs])
             for o, a in zip(step.outs, outs):
                 if o is not None:
                     self._set(o, a)
@@ -206,9 +207,11 @@ class Program:
             return
         src = self._staged(step.src)
         xp = backend.xp_of(src)
-        buf = xp.empty(tuple(1 if a in step.axes else n for a, n in enumerate(src.shape)), dtype=src.dtype)
+        keep = tuple(1 if a in step.axes else n for a, n in enumerate(src.shape))
+        placed = self.arena.get(step.out)
+        buf = placed.reshape(keep) if placed is not None else xp.empty(keep, dtype=src.dtype)
         self._append_kernels([partial(xp.sum, src, axis=step.axes, keepdims=True, out=buf)])
-        self._set(step.out, buf.reshape(step.shape))  # a view of the contiguous buffer, made once
+        self._set(step.out, placed if placed is not None else buf.reshape(step.shape))  # a view, made once
         self.hot.add(i)
 
     def _accumulate(self, i, step):
@@ -227,7 +230,8 @@ class Program:
         if all(s is None or self.stable[s] for s in (step.gi, step.g) + step.grads):
             gi, g = env[step.gi], env[step.g]
             grads = tuple(None if s is None else env[s] for s in step.grads)
-            shared = gi is g or gi.base is not None or sum(x is gi for x in grads) > 1
+            placed = self.arena.get(step.gi) is gi  # a view of the arena, which is the program's alone
+            shared = gi is g or gi.base is not None and not placed or sum(x is gi for x in grads) > 1
             if type(before) is Reset and before.tensor is t and not shared:
                 # .grad = None, then .grad += gi: a Tensor around gi's buffer, made once
                 self.python.discard(id(self.instrs[-1]))  # before that id can be reused
@@ -267,8 +271,8 @@ class Program:
         return True
 
     def run(self, inputs):
-        for copy, buf, a in zip(self._copies, self.inputs, inputs):
-            copy(buf, a)
+        for buf, a in zip(self.inputs, inputs):
+            buf[...] = a  # the signature matched: the same type, shape and dtype, so a plain copy
         for t, buf in self.fixes:  # a .grad kept from the last call still shares a buffer: detach it
             g = t._grad
             if g is not None and g.array is buf:

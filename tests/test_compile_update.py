@@ -1,0 +1,109 @@
+"""tg.compile's replay of plain SGD: the gradients placed in one arena, multiplied by lr in one
+call, bit-identical to eager, and what a user reads of .grad is still each parameter's own."""
+import numpy as np
+import pytest
+
+import tinygrad_mm as tg
+from tinygrad_mm import nn
+from tinygrad_mm.nn import functional as F
+
+
+class Net(nn.Module):
+    """Embedding -> Linear -> tanh -> Linear, plus a broadcast bias `shift` of shape (1, 5)
+    (its gradient is reduced over the batch: sweep.fit_gradient's path) and a weight `tied`
+    used twice (two gradients summed: no single buffer to place)."""
+
+    def __init__(self, dtype=np.float32):
+        g = tg.Generator(0)
+        self.emb = nn.Embedding(7, 3, generator=g, dtype=dtype)
+        self.l1 = nn.Linear(6, 8, generator=g, dtype=dtype)
+        self.l2 = nn.Linear(8, 5, generator=g, dtype=dtype)
+        self.shift = tg.tensor(np.linspace(-0.5, 0.5, 5).reshape(1, 5).astype(dtype), requires_grad=True)
+        self.tied = tg.tensor(np.linspace(0.5, 1.5, 5).astype(dtype), requires_grad=True)
+
+    def forward(self, x):
+        h = self.l1(self.emb(x).reshape(x.shape[0], -1)).tanh()
+        return (self.l2(h) + self.shift) * self.tied + self.tied
+
+
+def training(loss_of):
+    """The usual step around loss_of(model, *args): forward, zero_grad, backward, SGD."""
+    def step(model, opt, *args):
+        loss = loss_of(model, *args)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def eager_and_compiled(step, make, calls, lr=0.1):
+    """Two fresh models, one stepped eagerly and one compiled, over the same calls: their
+    losses agree bit for bit; returns both models and the compiled step. `calls` items are
+    argument tuples, or (lr, args) to set opt.lr first (read on every replay)."""
+    models = [make(), make()]
+    opts = [tg.optim.SGD(m.parameters(), lr=lr) for m in models]
+    cstep = tg.compile(step)
+    for args in calls:
+        if type(args[0]) is float:
+            opts[0].lr = opts[1].lr = args[0]
+            args = args[1]
+        assert step(models[0], opts[0], *args).item() == cstep(models[1], opts[1], *args).item()
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        assert np.array_equal(p.array, q.array) and np.array_equal(p.grad.array, q.grad.array)
+    return models[0], models[1], cstep
+
+
+step = training(lambda model, X, Y: F.cross_entropy(model(X), Y))
+
+
+def data(n, b=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.integers(0, 7, (b, 2)), rng.integers(0, 5, b)) for _ in range(n)]
+
+
+def test_the_fused_update_is_bit_identical_to_eager_and_reads_lr_each_call():
+    lrs = (0.1, 0.37, 0.05)
+    _, _, cstep = eager_and_compiled(step, Net, [(lrs[i % 3], xy) for i, xy in enumerate(data(8))])
+    prog, = cstep.programs.values()
+    # emb, l1 (weight, bias), l2 (weight, bias), shift: placed; tied has two gradients summed
+    assert list(prog.fused.values()) == [6]
+    assert "lr * p.grad in one call for 6, their gradients in one buffer" in str(cstep)
+
+
+def test_each_grad_is_its_own_array_after_a_fused_replay():
+    _, mb, _ = eager_and_compiled(step, Net, data(4))
+    grads = [p.grad.array for p in mb.parameters()]
+    for i, a in enumerate(grads):
+        for b in grads[i + 1:]:
+            assert not np.shares_memory(a, b)
+        assert not any(np.shares_memory(a, p.array) for p in mb.parameters())
+    others = [(p, p.grad.array.copy()) for p in mb.parameters() if p is not mb.l1.weight]
+    mb.l1.weight.grad.array[...] = 7  # writing one .grad leaves every other as it was
+    assert all(np.array_equal(p.grad.array, before) for p, before in others)
+
+
+class Mixed(nn.Module):
+    def __init__(self):
+        self.c, self.d, self.e = (tg.tensor(np.linspace(1, 2, 3) * k, requires_grad=True) for k in (1, 2, 3))
+        self.lin = nn.Linear(2, 3, generator=tg.Generator(0))  # float32, after three float64
+
+
+def test_parameters_of_two_dtypes_each_take_lr_rounded_to_their_own():
+    """The float32 gradients must not be multiplied by the first parameter's float64 lr (0.1 in
+    float64 is another number than 0.1 in float32: a silent mismatch the bound update had).
+    The three float64 gradients, the most, share the arena; lin's get a multiply each."""
+    loss = training(lambda m, x: m.lin(x).tanh().sum() + (m.c.tanh() + m.d.tanh() + m.e.tanh()).sum().float())
+    calls = [(tg.tensor(np.full((4, 2), 0.1 * i, np.float32)),) for i in range(5)]
+    _, _, cstep = eager_and_compiled(loss, Mixed, calls)
+    prog, = cstep.programs.values()
+    assert list(prog.fused.values()) == [3]
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.uint64, ">i8"])
+def test_the_replayed_embedding_gradient_sums_repeats_for_every_index_dtype(dtype):
+    rng = np.random.default_rng(3)
+    calls = [(rng.integers(0, 7, (9, 4)).astype(dtype),  # 36 ids out of 7: every call repeats some
+              tg.tensor(rng.standard_normal((9, 4, 3)).astype(np.float32))) for _ in range(5)]
+    eager_and_compiled(training(lambda e, idx, w: (e(idx) * w).sum()),
+                       lambda: nn.Embedding(7, 3, generator=tg.Generator(1)), calls, lr=0.5)

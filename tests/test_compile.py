@@ -215,6 +215,18 @@ def test_an_in_place_write_inside_the_function_is_refused():
     _expect_refusal(fn, "in-place write", n=1)
 
 
+def test_assigning_a_gradient_inside_the_function_is_refused():
+    """p.grad = p.grad * 0.5 before the update: the capture would not see the new .grad, and a
+    replay would update with the old one (.grad = None, zero_grad's, is replayed)."""
+    def fn(w, x):
+        (w * x).sum().backward()
+        w.grad = None  # replayed as a reset
+        (w * x).sum().backward()
+        w.grad = w.grad * 0.5
+        return w.grad
+    _expect_refusal(fn, "assigning a tensor to .grad", n=1)
+
+
 @pytest.mark.parametrize("forms", ["preallocated", "generic"])
 def test_an_out_of_range_index_in_a_replayed_batch_still_raises(forms, monkeypatch):
     if forms == "generic":  # every op replayed through its own forward, as on cupy (whose ops have no form)

@@ -55,7 +55,9 @@ def build(program, p, x, idx, y):
         else:
             r = F.cross_entropy(a if a.shape == (3, 4) else a + x, y)
         pool.append(r)
-    loss = (p["A"] * x).sum() * 0.1  # so that every program has a gradient to take
+    # so that every program has a gradient to take, and a float64 parameter among float32 ones
+    # (each dtype's update rounds lr its own way)
+    loss = (p["A"] * x).sum() * 0.1 + p["d"].tanh().sum().float()
     for r in pool[5:]:
         loss = loss + r.sum() * 0.5
     return loss
@@ -67,12 +69,13 @@ class Params:
         self.t = {k: tg.tensor(rng.standard_normal(s).astype(np.float32) * 0.5, requires_grad=True)
                   for k, s in SHAPES.items() if k != "T"}
         self.t["emb"] = tg.nn.Embedding(6, 4, generator=tg.Generator(seed))
+        self.t["d"] = tg.tensor(rng.standard_normal(4) * 0.5, requires_grad=True)  # float64
 
     def __getitem__(self, k):
         return self.t[k]
 
     def list(self):
-        return [v for k, v in sorted(self.t.items()) if k != "emb"] + [self.t["emb"].weight]
+        return [self.t["d"]] + [v for k, v in sorted(self.t.items()) if k not in ("emb", "d")] + [self.t["emb"].weight]
 
 
 @settings(max_examples=40, deadline=None)

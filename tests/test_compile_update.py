@@ -45,7 +45,7 @@ def eager_and_compiled(step, make, calls, lr=0.1):
     opts = [tg.optim.SGD(m.parameters(), lr=lr) for m in models]
     cstep = tg.compile(step)
     for args in calls:
-        if type(args[0]) is float:
+        if isinstance(args[0], float):  # a Python float or a numpy float64
             opts[0].lr = opts[1].lr = args[0]
             args = args[1]
         assert step(models[0], opts[0], *args).item() == cstep(models[1], opts[1], *args).item()
@@ -100,10 +100,71 @@ def test_parameters_of_two_dtypes_each_take_lr_rounded_to_their_own():
     assert list(prog.fused.values()) == [3]
 
 
-@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.uint64, ">i8"])
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.uint64, ">i8", ">u8"])
 def test_the_replayed_embedding_gradient_sums_repeats_for_every_index_dtype(dtype):
     rng = np.random.default_rng(3)
     calls = [(rng.integers(0, 7, (9, 4)).astype(dtype),  # 36 ids out of 7: every call repeats some
               tg.tensor(rng.standard_normal((9, 4, 3)).astype(np.float32))) for _ in range(5)]
     eager_and_compiled(training(lambda e, idx, w: (e(idx) * w).sum()),
                        lambda: nn.Embedding(7, 3, generator=tg.Generator(1)), calls, lr=0.5)
+
+
+@pytest.mark.parametrize("case", ["Fortran-ordered ids", "transposed gradient"])
+def test_the_replayed_embedding_gradient_follows_each_call_whatever_the_layouts(case):
+    """ids in a Fortran-ordered input buffer, or a gradient handed back in a permuted buffer:
+    neither reshapes to a view, and a reshape made once would be a copy frozen at capture."""
+    rng = np.random.default_rng(0)
+    shape = (9, 4, 3) if case == "transposed gradient" else (4, 9, 3)
+    calls = [(np.asfortranarray(rng.integers(0, 7, (4, 9))), tg.tensor(rng.standard_normal(shape).astype(np.float32)))
+             for _ in range(5)]
+
+    def loss(e, idx, w):
+        x = e(idx)                                   # (4, 9, 3)
+        return ((x.transpose(0, 1) if case == "transposed gradient" else x) * w).sum()
+    eager_and_compiled(training(loss), lambda: nn.Embedding(7, 3, generator=tg.Generator(1)), calls, lr=0.5)
+
+
+def test_writing_one_grad_in_place_does_not_touch_a_graph_that_saved_another():
+    """The arena's gradients are arrays of their own to the in-place log: after a replay, a write
+    into bias.grad leaves a graph that saved weight.grad sweepable, as after an eager step."""
+    x = tg.tensor(np.ones((2, 6), np.float32))
+    for compiled in (False, True):
+        net = nn.Linear(6, 4, generator=tg.Generator(0))
+        opt = tg.optim.SGD(net.parameters(), lr=0.1)
+        f = training(lambda m, x: m(x).tanh().sum())
+        f = tg.compile(f) if compiled else f
+        for _ in range(4):
+            f(net, opt, x)
+        s = tg.tensor(np.float32(2.0), requires_grad=True)
+        y = (net.weight.grad * s).sum()  # saves weight.grad's array for s's gradient
+        net.bias.grad.mul_(0.5)
+        y.backward()
+        assert s.grad.item() == net.weight.grad.sum().item()
+        y = (net.weight.grad * s).sum()
+        net.weight.grad.mul_(0.5)  # writing the saved one itself still counts
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.backward()
+
+
+def test_a_numpy_scalar_lr_is_taken_as_the_python_number_it_equals():
+    """lr from np.linspace is a float64 scalar: numpy would compute lr * g in float64 over a float32
+    model; SGD takes it as a Python number (as torch does), eager and replayed alike."""
+    lrs = np.linspace(0.3, 0.05, 8)
+    ma, mb, _ = eager_and_compiled(step, Net, [(float(lr), xy) for lr, xy in zip(lrs, data(8))])
+    mc, _, _ = eager_and_compiled(step, Net, [(lr, xy) for lr, xy in zip(lrs, data(8))])
+    for p, q in zip(ma.parameters(), mc.parameters()):
+        assert np.array_equal(p.array, q.array)
+
+
+def test_momentum_set_after_capture_captures_again_and_matches_eager():
+    ma, mb = Net(), Net()
+    oa, ob = tg.optim.SGD(ma.parameters(), lr=0.1), tg.optim.SGD(mb.parameters(), lr=0.1)
+    cstep = tg.compile(step)
+    for i, (X, Y) in enumerate(data(10)):
+        if i == 5:
+            oa.momentum = ob.momentum = 0.9
+        assert step(ma, oa, X, Y).item() == cstep(mb, ob, X, Y).item()
+    for p, q in zip(ma.parameters(), mb.parameters()):
+        assert np.array_equal(p.array, q.array)
+    prog, = cstep.programs.values()
+    assert list(prog.fused.values()) == [0]  # captured again: momentum's update is the optimizer's own

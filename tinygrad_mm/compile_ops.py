@@ -146,6 +146,9 @@ class GatherRowsForm(Form):
         idx = self.params["idx"]
         if type(idx) is not np.ndarray or idx.dtype.kind not in "iu" or table.ndim != 2:
             return False
+        self.flat = _view(idx, (-1,))  # the backward's ids: a view, made once, that sees each call's
+        if self.flat is None:          # ids (not in a Fortran-ordered input buffer: replayed generically)
+            return False
         self.n, self.idx = n, idx = table.shape[0], idx
         self.out = out = np.empty_like(out)
         # a view made once sees each call's ids; None: unsigned, or a non-native byte order
@@ -161,35 +164,39 @@ class GatherRowsForm(Form):
         self.forward = [gather]
 
     def backward(self, g, bufs):    # kernels.scatter_add_rows(idx, g, n), the same path at this size
-        flat, k, d, n = self.idx.reshape(-1), self.idx.size, g.shape[-1], self.n
-        rows = g.reshape(k, d)
+        flat, k, d, n = self.flat, self.idx.size, g.shape[-1], self.n
+        rows, first = _view(g, (k, d)), []
+        if rows is None:  # g's layout allows no view (a transposed buffer): copied in, C-ordered, each call
+            c = np.empty(g.shape, g.dtype)
+            rows, first = c.reshape(k, d), [partial(np.copyto, c, g)]
         out = self._buffer(bufs, 0, (n, d), g.dtype)
         if kernels.PLAIN:
-            return [partial(out.fill, 0), partial(np.add.at, out, flat, rows)], (out,)
+            return first + [partial(out.fill, 0), partial(np.add.at, out, flat, rows)], (out,)
         if k * n <= kernels.ONEHOT_MAX and (d > kernels.NARROW or k < kernels.MANY_ROWS):
             # eager's one-hot matrix, onehot[flat, cols] = 1, set through flat positions flat * k + cols:
             # the same matrix at a third of the cost of indexing by two arrays (27 x 96: 1.5 µs, not 4.2)
             onehot = np.zeros((n, k), g.dtype)
-            dt = np.uint64 if flat.dtype == np.uint64 else np.int64  # uint64 with int64 would make floats
-            cells, cols, ks, pos = onehot.reshape(-1), np.arange(k, dtype=dt), np.full(k, k, dt), np.empty(k, dt)
-            one = np.ones((), g.dtype)
+            dt = np.uint64 if flat.dtype.kind == "u" and flat.dtype.itemsize == 8 else np.int64  # (uint64
+            # with int64 would make floats; >u8, byte-swapped, too)
+            cells, cols, ks, pos = onehot.reshape(-1), np.arange(k, dtype=dt), np.full(k, k, dt), np.zeros(k, dt)
+            one, zero = np.ones((), g.dtype), np.zeros((), g.dtype)
 
             def scatter():
                 if not kernels.all_finite(rows):  # as eager: 0 * nan would reach every row of out
                     out.fill(0)
                     np.add.at(out, flat, rows)
                     return
-                onehot.fill(0)
+                cells[pos] = zero             # clear the last call's ones (k cells, not all n * k)
                 np.multiply(flat, ks, pos)    # the forward's range check keeps flat in [0, n)
                 np.add(pos, cols, pos)
                 cells[pos] = one
                 np.matmul(onehot, rows, out)
-            return [scatter], (out,)
+            return first + [scatter], (out,)
 
         def columns():
             for j in range(d):
                 out[:, j] = np.bincount(flat, weights=rows[:, j], minlength=n)
-        return [columns], (out,)
+        return first + [columns], (out,)
 
 
 class CrossEntropyForm(Form):

@@ -38,7 +38,9 @@ class Program:
         self.fused = {}                       # update step index -> gradients its one multiply covers
         self._jobs = []                       # helper-thread jobs started and not yet joined (run)
         self._pending = set()                 # while building: slots such jobs write
-        self.arena = compile_update.grad_arena(rec.steps, rec.arrays)  # slot -> its place in the SGD arena
+        self.arena = compile_update.grad_arena(rec.steps, rec.arrays)  # the SGD gradients' one buffer, or None
+        self._placed = self.arena.views if self.arena is not None else {}  # slot -> its array in the arena
+        self.plain_sgd = [s.opt for s in rec.steps if type(s) is Update and compile_update.plain_sgd(s.opt)]
         for s, (kind, t) in enumerate(rec.kinds):
             a = rec.arrays[s]
             if kind == INPUT:
@@ -63,8 +65,7 @@ class Program:
                 self._leaf(step, rec.steps[i - 1] if i else None)
             elif t is Update:
                 self._join_pending()          # it reads every .grad
-                arena = next(iter(self.arena.values())).base if self.arena else None
-                fns, safe, self.fused[i] = compile_update.update(step.opt, self.assigned, arena)
+                fns, safe, self.fused[i] = compile_update.update(step.opt, self.assigned, self.arena)
                 self.instrs.extend(fns)
                 self.safe |= safe
                 if safe:
@@ -175,7 +176,7 @@ class Program:
         self._reads(step.g)
         form = forms.get(id(step.fn))
         if form is not None:  # the forward was hot: so is its backward (the op's saved state is not)
-            fns, outs = form.backward(self._staged(step.g), [self.arena.get(o) for o in step.outs])
+            fns, outs = form.backward(self._staged(step.g), [self._placed.get(o) for o in step.outs])
             for o, a in zip(step.outs, outs):
                 if o is not None:
                     self._set(o, a)
@@ -208,7 +209,7 @@ class Program:
         src = self._staged(step.src)
         xp = backend.xp_of(src)
         keep = tuple(1 if a in step.axes else n for a, n in enumerate(src.shape))
-        placed = self.arena.get(step.out)
+        placed = self._placed.get(step.out)
         buf = placed.reshape(keep) if placed is not None else xp.empty(keep, dtype=src.dtype)
         self._append_kernels([partial(xp.sum, src, axis=step.axes, keepdims=True, out=buf)])
         self._set(step.out, placed if placed is not None else buf.reshape(step.shape))  # a view, made once
@@ -230,8 +231,8 @@ class Program:
         if all(s is None or self.stable[s] for s in (step.gi, step.g) + step.grads):
             gi, g = env[step.gi], env[step.g]
             grads = tuple(None if s is None else env[s] for s in step.grads)
-            placed = self.arena.get(step.gi) is gi  # a view of the arena, which is the program's alone
-            shared = gi is g or gi.base is not None and not placed or sum(x is gi for x in grads) > 1
+            placed = self._placed.get(step.gi) is gi  # its part of the arena, which is the program's alone
+            shared = gi is g or (gi.base is not None and not placed) or sum(x is gi for x in grads) > 1
             if type(before) is Reset and before.tensor is t and not shared:
                 # .grad = None, then .grad += gi: a Tensor around gi's buffer, made once
                 self.python.discard(id(self.instrs[-1]))  # before that id can be reused
@@ -264,9 +265,13 @@ class Program:
 
     # -- running -------------------------------------------------------------------------
     def valid(self):
-        """Every tensor read in place still holds the array (and requires_grad) it was captured with."""
+        """Every tensor read in place still holds the array (and requires_grad) it was captured with,
+        and an SGD replayed as plain SGD still has no momentum and no weight decay."""
         for t, a, rg in self.guards:
             if t.array is not a or t.requires_grad is not rg:
+                return False
+        for opt in self.plain_sgd:
+            if opt.momentum or opt.weight_decay:
                 return False
         return True
 

@@ -206,6 +206,11 @@ class _Recorder:
         raise CompileError(f"an in-place write inside a compiled function ({what}) is not captured: "
                            "use out-of-place ops (x = x + 1), and an optimizer for parameter updates")
 
+    def grad_assigned(self, t):
+        raise CompileError("assigning a tensor to .grad inside a compiled function is not replayed (only "
+                           ".grad = None is): scale the loss instead, or write into it under no_grad "
+                           "(p.grad *= 0.5), or keep this function eager")
+
     def observe(self, t):
         """A .grad that went from set to None since it was last seen was reset inside fn: replay that."""
         none = t._grad is None

@@ -5,6 +5,8 @@ the same. An optimizer's state_dict() holds plain numbers and arrays, ready for 
 """
 import math
 
+import numpy as np
+
 from . import backend
 from .grad_mode import _state, log_writes
 
@@ -35,6 +37,8 @@ class Optimizer:
         if _state.capture is not None:  # tg.compile is capturing: the replay runs this update
             _state.capture.update(self)
         self.steps += 1
+        for k in self._hyper:
+            setattr(self, k, python_number(getattr(self, k)))
         written = []
         for p, state in zip(self.params, self.state):
             g = p._grad
@@ -89,6 +93,8 @@ class SGD(Optimizer):
         if _state.capture is not None:
             _state.capture.update(self)
         self.steps += 1
+        if type(self.lr) is not float:
+            self.lr = python_number(self.lr)
         lr = self.lr
         written = []
         for p in self.params:  # plain SGD, the name model's hot path: one fused line per parameter
@@ -188,3 +194,12 @@ class StepDecay(LambdaLR):
 
     def __init__(self, optimizer, milestones, values):
         super().__init__(optimizer, step_decay(milestones, values))
+
+
+def python_number(v):
+    """A numpy scalar hyper-parameter as the Python number it equals, which is how torch takes it:
+    numpy would compute `lr * g` in the scalar's own dtype (float64 for an lr from np.linspace,
+    over a float32 model), a Python number in the gradient's. step() stores it back so."""
+    if type(v) is tuple:  # betas
+        return tuple(python_number(x) for x in v)
+    return v.item() if isinstance(v, np.generic) else v

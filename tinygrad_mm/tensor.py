@@ -162,6 +162,8 @@ class Tensor(TensorMath, TensorShape):
             if value.dtype != self.dtype or type(value.array) is not type(self.array):
                 raise TypeError(f"assigned grad is {value.dtype} on {value.device}, the tensor is "
                                 f"{self.dtype} on {self.device}")
+            if _state.capture is not None:  # tg.compile replays .grad = None, not an assigned gradient
+                _state.capture.grad_assigned(self)
         self._grad = value
 
     # -- conversion --------------------------------------------------------------------

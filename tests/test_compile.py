@@ -380,3 +380,121 @@ def test_a_non_finite_gradient_into_a_gathered_table_stays_in_its_rows_on_replay
     assert np.array_equal(got, want, equal_nan=True)
     assert not np.isfinite(want[0, 0]) and np.isfinite(np.delete(want.ravel(), 0)).all()
     assert np.array_equal(clook(idx, tg.tensor(np.ones(48, np.float32))).array, look(idx, tg.tensor(np.ones(48, np.float32))).array)
+
+
+def test_a_broadcast_gradient_into_a_linear_layer_sums_as_eager_sums_it():
+    """mean(axis=0)'s backward hands back a broadcast view (stride 0 over the batch); the replay
+    copies it into a buffer for the Linear's backward, whose bias gradient sums over the batch:
+    in C order, as numpy reads the view (a Fortran-ordered copy summed pairwise: other bits)."""
+    nets = [nn.Linear(48, 30, generator=tg.Generator(0)) for _ in range(2)]
+    opts = [tg.optim.SGD(n.parameters(), lr=0.01) for n in nets]
+
+    def fn(net, opt, x):
+        loss = (net(x).mean(axis=0) ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    cfn = tg.compile(fn)
+    rng = np.random.default_rng(10)
+    for _ in range(5):
+        x = tg.tensor(rng.standard_normal((100, 48)).astype(np.float32))
+        assert fn(nets[0], opts[0], x).item() == cfn(nets[1], opts[1], x).item()
+        assert np.array_equal(nets[0].bias.grad.array, nets[1].bias.grad.array)
+    assert np.array_equal(nets[0].weight.array, nets[1].weight.array)
+
+
+class Doubling(nn.Module):
+    """Doubles its input in training mode only: what Dropout and BatchNorm do in spirit."""
+
+    def forward(self, x):
+        return x * 2 if self.training else x
+
+
+def test_train_or_eval_after_capture_captures_again():
+    """The mode shaped the captured program (a Python branch on .training): switching it outside
+    the function must not replay the other mode's program."""
+    ws = [tg.tensor(np.linspace(-1, 1, 3, dtype=np.float32), requires_grad=True) for _ in range(2)]
+    mods = [Doubling(), Doubling()]
+
+    def fn(w, m, x):
+        loss = m(w * x).sum()
+        w.grad = None
+        loss.backward()
+        return loss
+    cfn = tg.compile(fn)
+    for i in range(8):
+        if i in (4, 6):
+            for m in mods:
+                m.train(i == 6)
+        x = tg.tensor(np.arange(3, dtype=np.float32) + i)
+        assert fn(ws[0], mods[0], x).item() == cfn(ws[1], mods[1], x).item()
+        assert np.array_equal(ws[0].grad.array, ws[1].grad.array)
+
+
+def test_one_array_passed_as_two_arguments_is_its_own_signature():
+    """Captured with the same array twice, the recording reads one buffer for both: a later call
+    with two different arrays must capture again, not replay that."""
+    w = tg.tensor(np.linspace(-1, 1, 3, dtype=np.float32), requires_grad=True)
+
+    def fn(a, b):
+        return (w * a - b).sum()
+    cfn = tg.compile(fn)
+    a = np.arange(3, dtype=np.float32)
+    for _ in range(3):
+        assert cfn(a, a).item() == fn(a, a).item()
+    b = np.full(3, 5, np.float32)
+    for _ in range(3):
+        assert cfn(a, b).item() == fn(a, b).item()
+    assert len(cfn.programs) == 2
+
+
+def test_embedding_max_norm_inside_the_function_is_refused():
+    emb = nn.Embedding(5, 3, max_norm=100.0, generator=tg.Generator(0))  # refused even while no row is over
+
+    def fn(idx):
+        return emb(idx).sum()
+    with pytest.raises(tg.CompileError, match="max_norm"):
+        tg.compile(fn)(np.array([0, 1]))
+
+
+def test_scaling_grads_in_place_inside_the_function_replays():
+    """p.grad *= 0.5 under no_grad hands .grad itself back to the setter: an in-place write, replayed."""
+    (ma, oa), (mb, ob) = twins()
+
+    def fn(model, opt, X, Y):
+        loss = F.cross_entropy(model(X), Y)
+        opt.zero_grad()
+        loss.backward()
+        with tg.no_grad():
+            for p in model.parameters():
+                p.grad *= 0.5
+        opt.step()
+        return loss
+    cfn = tg.compile(fn)
+    for X, Y in batches(5, 8):
+        assert fn(ma, oa, X, Y).item() == cfn(mb, ob, X, Y).item()
+    assert_same(ma, mb)
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, ">u8", np.uint8, np.int32])
+def test_cross_entropy_targets_of_every_integer_dtype_replay(dtype):
+    (ma, oa), (mb, ob) = twins()
+    cstep = tg.compile(step)
+    for X, Y in batches(5, 8):
+        Y = Y.array.astype(dtype)
+        assert step(ma, oa, X, Y).item() == cstep(mb, ob, X, Y).item()
+    assert_same(ma, mb)
+
+
+def test_an_ignored_target_first_seen_in_a_replay_raises_compile_error():
+    (m, opt), _ = twins()
+    lossf = lambda model, opt, X, Y: F.cross_entropy(model(X), Y, ignore_index=3)  # noqa: E731
+    cstep = tg.compile(lossf)
+    data = batches(4, 8)
+    for X, Y in data[:3]:
+        Y = tg.tensor(np.where(Y.array == 3, 4, Y.array))
+        cstep(m, opt, X, Y)
+    X, Y = data[3]
+    with pytest.raises(tg.CompileError, match="ignore_index"):
+        cstep(m, opt, X, tg.tensor(np.full(8, 3)))

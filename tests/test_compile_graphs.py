@@ -9,7 +9,7 @@ from tinygrad_mm.nn import functional as F
 # every pair of these shapes broadcasts: (3, 4) with anything, (4,) with (1, 4), () with all
 SHAPES = {"A": (3, 4), "b": (4,), "c": (1, 4), "s": (), "W": (4, 4), "T": (6, 4)}
 BINARY = ("add", "sub", "mul", "div")
-UNARY = ("tanh", "exp", "relu", "neg", "sum0", "mean", "matmul", "gather", "xent")
+UNARY = ("tanh", "exp", "relu", "neg", "sum0", "mean", "mean0", "matmul", "linear", "gather", "xent")
 
 OPTIMIZERS = {
     "sgd": lambda ps: tg.optim.SGD(ps, lr=0.05),
@@ -48,8 +48,12 @@ def build(program, p, x, idx, y):
             r = a.sum(0, keepdim=True) if a.ndim == 2 else a.sum()
         elif kind == "mean":
             r = a.mean()
+        elif kind == "mean0":  # its backward hands back a broadcast (stride-0) gradient
+            r = a.mean(axis=0) if a.ndim == 2 else a.mean()
         elif kind == "matmul":
             r = (a if a.shape == (3, 4) else a + x) @ p["W"]
+        elif kind == "linear":  # the preallocated Affine replay, fed whatever the pool holds
+            r = F.linear(a if a.shape == (3, 4) else a + x, p["W"], p["b"])
         elif kind == "gather":  # repeated indices accumulate in the table's gradient
             r = p["emb"](idx).sum(0, keepdim=True) * (a if a.ndim < 2 else a.sum(0, keepdim=True))
         else:

@@ -37,17 +37,16 @@ def training(loss_of):
     return step
 
 
-def eager_and_compiled(step, make, calls, lr=0.1):
-    """Two fresh models, one stepped eagerly and one compiled, over the same calls: their
-    losses agree bit for bit; returns both models and the compiled step. `calls` items are
-    argument tuples, or (lr, args) to set opt.lr first (read on every replay)."""
+def eager_and_compiled(step, make, calls, lr=0.1, lrs=None):
+    """Two fresh models, one stepped eagerly and one compiled, over the same calls (argument
+    tuples): their losses agree bit for bit; returns both models and the compiled step. `lrs`:
+    an opt.lr to set before each call (read on every replay)."""
     models = [make(), make()]
     opts = [tg.optim.SGD(m.parameters(), lr=lr) for m in models]
     cstep = tg.compile(step)
-    for args in calls:
-        if isinstance(args[0], float):  # a Python float or a numpy float64
-            opts[0].lr = opts[1].lr = args[0]
-            args = args[1]
+    for i, args in enumerate(calls):
+        if lrs is not None:
+            opts[0].lr, opts[1].lr = lrs[i], lrs[i]
         assert step(models[0], opts[0], *args).item() == cstep(models[1], opts[1], *args).item()
     for p, q in zip(models[0].parameters(), models[1].parameters()):
         assert np.array_equal(p.array, q.array) and np.array_equal(p.grad.array, q.grad.array)
@@ -63,8 +62,7 @@ def data(n, b=6, seed=0):
 
 
 def test_the_fused_update_is_bit_identical_to_eager_and_reads_lr_each_call():
-    lrs = (0.1, 0.37, 0.05)
-    _, _, cstep = eager_and_compiled(step, Net, [(lrs[i % 3], xy) for i, xy in enumerate(data(8))])
+    _, _, cstep = eager_and_compiled(step, Net, data(8), lrs=[0.1, 0.37, 0.05] * 3)
     prog, = cstep.programs.values()
     # emb, l1 (weight, bias), l2 (weight, bias), shift: placed; tied has two gradients summed
     assert list(prog.fused.values()) == [6]
@@ -150,10 +148,11 @@ def test_a_numpy_scalar_lr_is_taken_as_the_python_number_it_equals():
     """lr from np.linspace is a float64 scalar: numpy would compute lr * g in float64 over a float32
     model; SGD takes it as a Python number (as torch does), eager and replayed alike."""
     lrs = np.linspace(0.3, 0.05, 8)
-    ma, mb, _ = eager_and_compiled(step, Net, [(float(lr), xy) for lr, xy in zip(lrs, data(8))])
-    mc, _, _ = eager_and_compiled(step, Net, [(lr, xy) for lr, xy in zip(lrs, data(8))])
-    for p, q in zip(ma.parameters(), mc.parameters()):
-        assert np.array_equal(p.array, q.array)
+    ma, mb, _ = eager_and_compiled(step, Net, data(8), lrs=[float(lr) for lr in lrs])
+    for wrap in (np.float64, np.array):  # a numpy scalar, a 0-d array
+        mc, _, _ = eager_and_compiled(step, Net, data(8), lrs=[wrap(lr) for lr in lrs])
+        for p, q in zip(ma.parameters(), mc.parameters()):
+            assert np.array_equal(p.array, q.array)
 
 
 def test_momentum_set_after_capture_captures_again_and_matches_eager():

@@ -89,13 +89,14 @@ def test_changing_lr_between_steps_matches_torch():
     assert_params_match(ours, theirs, np.float64)
 
 
+@pytest.mark.parametrize("wrap", [np.float64, np.array], ids=["scalar", "0-d array"])
 @pytest.mark.parametrize("name, kw", CONFIGS, ids=IDS)
-def test_numpy_scalar_hyper_parameters_act_as_the_python_numbers_they_equal(name, kw):
+def test_numpy_scalar_hyper_parameters_act_as_the_python_numbers_they_equal(name, kw, wrap):
     """An lr from np.linspace is a float64 scalar: torch takes it as a Python number; numpy would
     compute lr * g in float64 over float32 parameters. Every float32 update equals the one with
     Python numbers, bit for bit, and stores them back so."""
     (a, _), (b, _) = make_params(np.float32), make_params(np.float32)
-    numpy_kw = {k: (tuple(np.float64(x) for x in v) if type(v) is tuple else np.float64(v) if type(v) is float else v)
+    numpy_kw = {k: (tuple(wrap(x) for x in v) if type(v) is tuple else wrap(v) if type(v) is float else v)
                 for k, v in kw.items()}
     opts = getattr(optim, name)(a, **kw), getattr(optim, name)(b, **numpy_kw)
     for g in grads(np.float32, 5):

@@ -14,7 +14,8 @@ included, replays through its own forward/backward on raw arrays.
 What replay assumes (and refuses where it can tell):
 - the same Python control flow every call (a different program on the second call raises);
 - tensors that are not arguments keep their arrays: parameters are updated in place (a
-  rebound `.array`, e.g. after loading a checkpoint, re-captures);
+  rebound `.array`, e.g. after loading a checkpoint, re-captures, as does a module called
+  inside fn switched by train() / eval(), or an SGD given momentum or weight decay);
 - no tensor value read inside fn (`.item()`, `bool(t)` ... raise while capturing) and no
   in-place tensor write (`x += 1`, `p.data -= ...`: raise; use an optimizer);
 - Python state changed inside fn (a scheduler's step, counters, BatchNorm's running
@@ -162,6 +163,8 @@ def _signature(args, kwargs):
             held.append(v)
     if kwargs:
         key.append(tuple(sorted(kwargs)))
+    if len(inputs) > 1 and len(set(map(id, inputs))) < len(inputs):  # one array passed twice: the
+        key.append(tuple(next(j for j, b in enumerate(inputs) if b is a) for a in inputs))  # capture reads it once
     return tuple(key), inputs, held
 
 

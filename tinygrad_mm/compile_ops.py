@@ -15,6 +15,7 @@ from functools import partial
 import numpy as np
 
 from . import backend, kernels, ops, ops_index, ops_shape
+from .compile_record import CompileError
 from .nn.cross_entropy import CrossEntropy, _bad_rows_message, _check_targets
 
 
@@ -227,12 +228,15 @@ class CrossEntropyForm(Form):
         if xf is None:  # x is always a contiguous buffer here; otherwise the op replays generically
             return False
         plus, first, idx, picked = np.add, self.first, self.idx, np.empty(n, x.dtype)
+        # uint64 targets as int64 of their byte order (int64 + uint64 would make floats): the
+        # target check below keeps every one in [0, c), where the two read alike
+        ti = t.view(t.dtype.byteorder + "i8") if t.dtype.kind == "u" and t.dtype.itemsize == 8 else t
         take = xf.take  # the method: np.take goes through a Python wrapper first
 
         def forward():                  # CrossEntropy.forward, call for call, into the buffers
             if not fast or tu.item(tu.argmax()) >= c:  # backend.largest_unsigned, on the view made once
                 if _check_targets(x, t, ignore) is not None:
-                    raise RuntimeError("this batch has targets equal to ignore_index and the captured "
+                    raise CompileError("this batch has targets equal to ignore_index and the captured "
                                        "step had none: call the step eagerly for it")
             if tall:                    # kernels.row_max: a maximum per column
                 m0[...] = x[:, 0]
@@ -249,7 +253,7 @@ class CrossEntropyForm(Form):
             else:
                 add(e, 1, None, s0)
             div(e, s, e)
-            plus(first, t, idx)
+            plus(first, ti, idx)
             take(idx, None, picked)     # x[rows, t]
             sub(picked, m0, picked)
             log(s0, lb)

@@ -41,6 +41,7 @@ class Program:
         self.arena = compile_update.grad_arena(rec.steps, rec.arrays)  # the SGD gradients' one buffer, or None
         self._placed = self.arena.views if self.arena is not None else {}  # slot -> its array in the arena
         self.plain_sgd = [s.opt for s in rec.steps if type(s) is Update and compile_update.plain_sgd(s.opt)]
+        self.modes = list(rec.modes.values())  # (module, training flag) for every module fn called
         for s, (kind, t) in enumerate(rec.kinds):
             a = rec.arrays[s]
             if kind == INPUT:
@@ -121,7 +122,10 @@ class Program:
         """Slot s as a stable array: itself, or a buffer a generic op's result is copied into."""
         if self.stable[s]:
             return self.env[s]
-        buf = backend.xp_of(self._like(s)).empty_like(self._like(s))
+        like, xp = self._like(s), backend.xp_of(self._like(s))
+        # its layout, where it has one (a reduction's order follows it); a broadcast view (a zero
+        # stride, as mean's backward hands back) is read in C order, as a C buffer reads
+        buf = xp.empty_like(like) if 0 not in like.strides else xp.empty(like.shape, like.dtype)
         env, xp = self.env, backend.xp_of(buf)
         self.instrs.append(lambda: xp.copyto(buf, env[s]))
         self._set(s, buf)
@@ -266,9 +270,13 @@ class Program:
     # -- running -------------------------------------------------------------------------
     def valid(self):
         """Every tensor read in place still holds the array (and requires_grad) it was captured with,
-        and an SGD replayed as plain SGD still has no momentum and no weight decay."""
+        every module called is still in the mode it was (train() / eval()), and an SGD replayed
+        as plain SGD still has no momentum and no weight decay."""
         for t, a, rg in self.guards:
             if t.array is not a or t.requires_grad is not rg:
+                return False
+        for m, training in self.modes:
+            if m.training != training:
                 return False
         for opt in self.plain_sgd:
             if opt.momentum or opt.weight_decay:

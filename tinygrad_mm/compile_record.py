@@ -112,6 +112,7 @@ class _Recorder:
     def __init__(self, input_arrays, candidates=()):
         self.arrays, self.kinds, self.ids, self.steps = [], [], {}, []
         self.tensors = {}                                       # id -> tensor whose .grad was observed
+        self.modes = {}                                         # id -> (module called, its training flag)
         self.grad_none = {id(t): t._grad is None for t in candidates}
         for k, a in enumerate(input_arrays):
             self._add(a, (INPUT, k))
@@ -205,6 +206,14 @@ class _Recorder:
     def modified(self, a, what):
         raise CompileError(f"an in-place write inside a compiled function ({what}) is not captured: "
                            "use out-of-place ops (x = x + 1), and an optimizer for parameter updates")
+
+    def unsupported(self, what):
+        raise CompileError(f"{what} inside a compiled function depends on tensor values, which a replay "
+                           "cannot follow: keep this function eager")
+
+    def module(self, m):
+        """A module called inside fn: its training flag (Dropout, BatchNorm) shaped the program."""
+        self.modes.setdefault(id(m), (m, m.training))
 
     def grad_assigned(self, t):
         raise CompileError("assigning a tensor to .grad inside a compiled function is not replayed (only "

@@ -118,7 +118,8 @@ def _bound_sgd(opt, work, gs, arena, scaled, products):
         elif lrs:
             device += [partial(np.multiply, g, lrs[w.dtype], tmp), partial(np.subtract, w, tmp, w)]
         else:  # a CUDA graph: opt.lr is read when the graph is recorded (again when it changes)
-            device += [lambda g=g, tmp=tmp: xp.multiply(g, opt.lr, out=tmp), partial(xp.subtract, w, tmp, out=w)]
+            device += [lambda g=g, tmp=tmp: xp.multiply(g, optim.python_number(opt.lr), out=tmp),
+                       partial(xp.subtract, w, tmp, out=w)]
     return [count] + device, {id(f) for f in device}
 
 

@@ -197,9 +197,11 @@ class StepDecay(LambdaLR):
 
 
 def python_number(v):
-    """A numpy scalar hyper-parameter as the Python number it equals, which is how torch takes it:
+    """A numpy scalar (or 0-d array) hyper-parameter as the Python number it equals, as torch takes it:
     numpy would compute `lr * g` in the scalar's own dtype (float64 for an lr from np.linspace,
     over a float32 model), a Python number in the gradient's. step() stores it back so."""
     if type(v) is tuple:  # betas
         return tuple(python_number(x) for x in v)
-    return v.item() if isinstance(v, np.generic) else v
+    if isinstance(v, np.generic) or isinstance(v, np.ndarray) and v.ndim == 0:  # np.float64, np.array(0.1)
+        return v.item()
+    return v

@@ -162,8 +162,8 @@ class Tensor(TensorMath, TensorShape):
             if value.dtype != self.dtype or type(value.array) is not type(self.array):
                 raise TypeError(f"assigned grad is {value.dtype} on {value.device}, the tensor is "
                                 f"{self.dtype} on {self.device}")
-            if _state.capture is not None:  # tg.compile replays .grad = None, not an assigned gradient
-                _state.capture.grad_assigned(self)
+            if _state.capture is not None and value is not self._grad:  # tg.compile replays .grad = None
+                _state.capture.grad_assigned(self)  # (and p.grad *= c, which hands .grad itself back), no other
         self._grad = value
 
     # -- conversion --------------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 from .. import backend, creation, ops, ops_index
 from ..backend import xp_of
 from ..coerce import index_array
-from ..grad_mode import mark_modified
+from ..grad_mode import _state, mark_modified
 from ..tensor import Tensor, _wrap
 from .activation import log_softmax, relu, sigmoid, softmax, tanh
 from .loss import cross_entropy, mse_loss, nll_loss
@@ -88,6 +88,8 @@ def embedding_ids(input, weight):
 
 def _renorm_rows(weight, idx, max_norm, norm_type):
     """torch.embedding_renorm_: looked-up rows with norm > max_norm scaled to max_norm / (norm + 1e-7)."""
+    if _state.capture is not None:  # which rows it scales depends on their values: a replay cannot follow
+        _state.capture.unsupported("Embedding's max_norm (renormalizing rows by their values)")
     w = weight.array
     xp = xp_of(w)
     rows = xp.unique(idx.ravel())

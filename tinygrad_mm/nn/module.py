@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import backend
 from ..coerce import host_array
+from ..grad_mode import _state
 from ..tensor import Tensor
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])  # torch's return value
@@ -20,6 +21,8 @@ class Module:
     training = True
 
     def __call__(self, *args, **kwargs):
+        if _state.capture is not None:  # tg.compile: the replay is valid only while .training stays
+            _state.capture.module(self)
         return self.forward(*args, **kwargs)
 
     def forward(self, *args, **kwargs):

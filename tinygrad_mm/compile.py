@@ -20,6 +20,8 @@ What replay assumes (and refuses where it can tell):
   in-place tensor write (`x += 1`, `p.data -= ...`: raise; use an optimizer);
 - Python state changed inside fn (a scheduler's step, counters, BatchNorm's running
   statistics, which are raw array code) changes only while capturing: keep it outside fn.
+  Python values fn reads (a global scale, a flag) are frozen at capture: pass them as
+  arguments (a number argument is part of the signature: a new value captures again).
   Hyper-parameters read by the optimizer (opt.lr) are read on every replay.
 - in-place writes a replay makes (the update, a write under no_grad) are logged as eager
   logs them: a graph recorded outside fn that saved a parameter refuses its backward after.
@@ -196,7 +198,8 @@ def _compare(r1, r2):
         if k1 in (CONST, EXT) and not _equal(a, b):
             raise CompileError(f"{_used(r2, s)} is an array the function makes afresh with different values on "
                                "each call (random numbers, a mask from a comparison, raw array code): a "
-                               "replay would freeze it. Pass it in as an argument, or build it from tensor ops")
+                               "replay would freeze it. Pass it in as an argument (a mask from a comparison "
+                               "too), or build it from differentiable tensor ops")
         if k2 == EXT:
             r2.kinds[s] = (CONST, None)  # a tensor made inside fn, the same each call: a constant
 

@@ -9,7 +9,7 @@ Slots are named by where their array comes from: the function's argument names, 
 names of parameters of any nn.Module among the arguments (or in the function's closure, or
 its `self`), `const` for constants, `%n` for what an op made.
 """
-from .compile_record import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, Leaf, Reset, Write, _Ref
+from .compile_record import CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, Leaf, Reset, Swept, Write, _Ref
 
 
 def slot_names(rec, argnames, args, kwargs, fn):
@@ -17,8 +17,8 @@ def slot_names(rec, argnames, args, kwargs, fn):
     from .nn import Module
     from .tensor import Tensor
     labels, inputs = {}, []
-    for i, v in enumerate(list(args) + [kwargs[k] for k in sorted(kwargs)]):
-        name = argnames[i] if i < len(argnames) else f"arg{i}"
+    named = [(argnames[i] if i < len(argnames) else f"arg{i}", v) for i, v in enumerate(args)]
+    for name, v in named + [(k, kwargs[k]) for k in sorted(kwargs)]:  # in _signature's order
         if isinstance(v, Tensor) and v.requires_grad:
             labels[id(v)] = name
         elif isinstance(v, Tensor) or hasattr(v, "dtype"):
@@ -97,6 +97,8 @@ def format_program(prog):
             line = f"{tname(step.tensor)}.grad = None"
         elif t is Write:
             line = f"{slot(step.dst)}[...] = {slot(step.src)}  (in place)"
+        elif t is Swept:
+            continue  # the end of a sweep: no array call
         else:
             section = "update"
             opt = step.opt
@@ -130,7 +132,8 @@ def format_compiled(compiled):
     for prog in compiled.programs.values():
         ins = ", ".join(f"{n} {_shape(prog.meta[s][0])} {prog.meta[s][1]}"  # input slots come first
                         for s, n in enumerate(prog.names["slots"][:len(prog.inputs)]))
-        out.append(f"tg.compile({name}) for {ins}: {len(prog.steps)} steps, {len(prog.instrs)} array calls")
+        steps = sum(type(s) is not Swept for s in prog.steps)
+        out.append(f"tg.compile({name}) for {ins}: {steps} steps, {len(prog.instrs)} instructions")
         for section, lines in format_program(prog).items():
             if lines:
                 out.append(f"  {section}:")

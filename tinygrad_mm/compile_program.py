@@ -11,9 +11,9 @@ from functools import partial
 import numpy as np
 
 from . import backend, compile_ops, compile_update, side_thread
-from .compile_record import (CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Update, Write,
-                             _is_array, _Ref, on_cuda, refs)
-from .grad_mode import log_modified
+from .compile_record import (CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Swept, Update,
+                             Write, _is_array, _Ref, on_cuda, refs)
+from .grad_mode import log_modified, tapes
 from .sweep import increment_leaf
 from .tensor import _wrap
 
@@ -37,6 +37,9 @@ class Program:
         self.split = set()                    # ... whose backward runs on two threads
         self.fused = {}                       # update step index -> gradients its one multiply covers
         self._jobs = []                       # helper-thread jobs started and not yet joined (run)
+        self._undo = []                       # (tensor, .grad, its array) before each delivery of this sweep
+        self._reset = set()                   # while building: ids of tensors whose .grad was last reset
+        self._cleared, self._clear = [], None  # ... the tensors the latest reset instruction clears, and it
         self._pending = set()                 # while building: slots such jobs write
         self.arena = compile_update.grad_arena(rec.steps, rec.arrays)  # the SGD gradients' one buffer, or None
         self._placed = self.arena.views if self.arena is not None else {}  # slot -> its array in the arena
@@ -63,7 +66,7 @@ class Program:
             elif t is Acc:
                 self._accumulate(i, step)
             elif t is Leaf:
-                self._leaf(step, rec.steps[i - 1] if i else None)
+                self._leaf(step)
             elif t is Update:
                 self._join_pending()          # it reads every .grad
                 fns, safe, self.fused[i] = compile_update.update(step.opt, self.assigned, self.arena)
@@ -71,19 +74,27 @@ class Program:
                 self.safe |= safe
                 if safe:
                     self.python.add(id(fns[0]))
+                for p in step.opt.params:
+                    self._reset.discard(id(p))
                 if fns[0] != step.opt.step:  # plain SGD's out= form
                     self.hot.add(i)
             elif t is Reset:
-                self._append_python(partial(setattr, step.tensor, "_grad", None))
-                self.assigned.pop(id(step.tensor), None)
+                self._reset_here(step.tensor)
             elif t is Write:
                 self._write(step)
+            elif t is Swept:  # as the eager sweep: its deliveries stand from here (an error later keeps them)
+                self._append_python(self._undo.clear)
         self._join_pending()
         del self._capture
-        for form in forms.values():  # a hot op's instance still holds the arrays the capture saved
-            needs = form.fn.needs_input_grad
-            vars(form.fn).clear()
-            form.fn.needs_input_grad = needs
+        # a hot op's instance still holds the arrays the capture saved: let them go, unless the
+        # op is on a graph still to be swept (a loss the function returned for a backward outside)
+        live = {id(e.function) for tape in tapes for r in tape._live if r is not None
+                for e in (r(),) if e is not None and e.inputs is not None}
+        for form in forms.values():
+            if id(form.fn) not in live:
+                needs = form.fn.needs_input_grad
+                vars(form.fn).clear()
+                form.fn.needs_input_grad = needs
         self.runner = None
         if self.graph:
             from .compile_cuda import Segments, cupy_recorder
@@ -131,11 +142,24 @@ class Program:
         self._set(s, buf)
         return buf
 
+    def _reset_here(self, t):
+        """.grad = None where eager reset it (zero_grad), so an error before the sweep's delivery
+        leaves None, as eager does; consecutive resets (zero_grad's) are one instruction."""
+        if not self.instrs or self.instrs[-1] is not self._clear:
+            self._cleared = []
+            self._clear = partial(_clear_grads, self._cleared)
+            self._append_python(self._clear)
+        self._cleared.append(t)
+        self._reset.add(id(t))
+        self.assigned.pop(id(t), None)
+
     def _fill(self, v, staged):
         if type(v) is _Ref:
             return self._staged(v.slot) if staged else self.env[v.slot]
         if type(v) in (tuple, list):
             return type(v)(self._fill(x, staged) for x in v)
+        if type(v) is dict:
+            return {k: self._fill(x, staged) for k, x in v.items()}
         return v
 
     def _write(self, step):
@@ -228,8 +252,10 @@ class Program:
         self._set(step.out, buf)
         self.hot.add(i)
 
-    def _leaf(self, step, before):
+    def _leaf(self, step):
         t, env = step.tensor, self.env
+        after_reset = id(t) in self._reset
+        self._reset.discard(id(t))
         if step.gi in self._pending:  # .grad may be gi's buffer itself, which a helper job writes
             self._pending.add(step.out)
         if all(s is None or self.stable[s] for s in (step.gi, step.g) + step.grads):
@@ -237,16 +263,14 @@ class Program:
             grads = tuple(None if s is None else env[s] for s in step.grads)
             placed = self._placed.get(step.gi) is gi  # its part of the arena, which is the program's alone
             shared = gi is g or (gi.base is not None and not placed) or sum(x is gi for x in grads) > 1
-            if type(before) is Reset and before.tensor is t and not shared:
+            if after_reset and not shared:
                 # .grad = None, then .grad += gi: a Tensor around gi's buffer, made once
-                self.python.discard(id(self.instrs[-1]))  # before that id can be reused
-                self.instrs[-1] = f = partial(_assign_grad, t, _wrap(gi), gi)
-                self.python.add(id(f))
+                self._append_python(partial(_assign_grad, t, _wrap(gi), gi, self._undo))
                 self.assigned[id(t)] = gi
                 self._set(step.out, gi)  # what reads the .grad after it reads gi's buffer
                 return
             self._join_pending()  # increment_leaf reads t's .grad too, which a helper job may write
-            self.instrs.append(partial(_increment, t, gi, g, grads, self.env, step.out))
+            self.instrs.append(partial(_increment, t, gi, g, grads, self.env, step.out, self._undo))
             self.assigned.pop(id(t), None)  # its .grad is no longer that one buffer
             if not self._resets_first(t):
                 self.fixes.append((t, gi))
@@ -255,8 +279,9 @@ class Program:
         self._join_pending()
         self.assigned.pop(id(t), None)
         o = step.out
+        undo = self._undo
         self.instrs.append(lambda: _increment(t, env[gi], env[g], tuple(None if s is None else env[s] for s in gs),
-                                              env, o))
+                                              env, o, undo))
 
     def _resets_first(self, t):
         """Whether the program's first event on t's .grad is a reset (so no old .grad can share a buffer)."""
@@ -298,7 +323,13 @@ class Program:
                     f()
         except BaseException:  # raised before the join: the helper still writes buffers; this error wins
             side_thread.settle_sides(self._jobs)
+            for t, old, old_array in reversed(self._undo):  # as the eager sweep's roll-back
+                if old is not None:
+                    old.array = old_array
+                t._grad = old
             raise
+        finally:
+            self._undo.clear()
         return self._output(self.result)
 
     def _output(self, v):
@@ -312,11 +343,19 @@ class Program:
         return type(v)(self._output(x) for x in v)
 
 
-def _increment(t, gi, g, grads, env, out):
-    increment_leaf(t, gi, g, grads)
+def _clear_grads(tensors):
+    for t in tensors:
+        t._grad = None
+
+
+def _increment(t, gi, g, grads, env, out, undo):
+    increment_leaf(t, gi, g, grads, undo)
     env[out] = t._grad.array  # a sum is a new array: what reads the .grad after it reads this
 
 
-def _assign_grad(t, grad, array):
+def _assign_grad(t, grad, array, undo):
+    """The sweep's first delivery after a reset: an error later in the sweep rolls it back to None,
+    as eager's does."""
+    undo.append((t, None, None))
     grad.array = array  # in case eager code rebound it since the last call
     t._grad = grad

@@ -3,7 +3,7 @@
 The recorder is installed as `grad_mode._state.capture`; Function.apply, the sweep
 (sweep.run), Optimizer.step and mark_modified call its hooks. Each array the step reads or
 makes gets a *slot*, numbered in order of appearance (so two calls of the same program number
-them alike); an event (`Fwd`, `Bwd`, `Fit`, `Acc`, `Leaf`, `Update`, `Reset`, `Write`) names slots.
+them alike); an event (`Fwd`, `Bwd`, `Fit`, `Acc`, `Leaf`, `Swept`, `Update`, `Reset`, `Write`) names slots.
 """
 import numpy as np
 
@@ -55,6 +55,10 @@ class Update(_Rec):
 
 class Reset(_Rec):
     __slots__ = ("tensor",)                         # tensor.grad = None (zero_grad, observed)
+
+
+class Swept(_Rec):
+    __slots__ = ()                                  # a reverse sweep finished: its .grad deliveries stand
 
 
 class Write(_Rec):
@@ -140,6 +144,8 @@ class _Recorder:
             return _Ref(self.ref(v))
         if type(v) in (tuple, list):
             return type(v)(self.template(x) for x in v)
+        if type(v) is dict:  # arrays inside a dict param are read each call too, not frozen
+            return {k: self.template(x) for k, x in v.items()}
         return v
 
     # -- the hooks (called by Function.apply, the sweep, Optimizer.step, mark_modified) --------
@@ -180,6 +186,9 @@ class _Recorder:
         # second (a sum) number their slots alike
         self.steps.append(Leaf(t, gs, self.ref(g), slots, self._add(t._grad.array, (OP, None))))
         self.grad_none[id(t)] = False
+
+    def swept(self):
+        self.steps.append(Swept())
 
     def update(self, opt):
         for p in opt.params:

@@ -62,11 +62,17 @@ def grad_arena(steps, arrays):
     # a hot op's backward writes the buffers it is given (compile_ops); a generic one makes arrays
     made = {o for s in steps if type(s) is Bwd and type(s.fn) in FORMS for o in s.outs if o is not None}
     made |= {s.out for s in steps if type(s) is Fit and s.axes is not None}
-    slots = []
-    for before, s in zip(steps, steps[1:]):
-        if (type(s) is Leaf and type(before) is Reset and before.tensor is s.tensor and id(s.tensor) in params
-                and s.gi in made and s.gi not in slots and type(arrays[s.gi]) is np.ndarray):
-            slots.append(s.gi)
+    slots, reset = [], set()  # reset: ids of tensors whose latest event is a reset
+    for s in steps:
+        if type(s) is Reset:
+            reset.add(id(s.tensor))
+        elif type(s) is Update:
+            reset.difference_update(id(p) for p in s.opt.params)
+        elif type(s) is Leaf:
+            if (id(s.tensor) in reset and id(s.tensor) in params and s.gi in made and s.gi not in slots
+                    and type(arrays[s.gi]) is np.ndarray):
+                slots.append(s.gi)
+            reset.discard(id(s.tensor))
     dtypes = [arrays[s].dtype for s in slots]
     dtype = max(dtypes, key=dtypes.count, default=None)
     slots = [s for s in slots if arrays[s].dtype == dtype]

@@ -31,6 +31,9 @@ class Optimizer:
         """Set every parameter's .grad to None."""
         for p in self.params:
             p._grad = None  # what `p.grad = None` does, without the setter's call
+        if _state.capture is not None:  # tg.compile replays the resets here, where they happen
+            for p in self.params:
+                _state.capture.observe(p)
 
     def step(self):
         """Apply one update to every parameter that has a gradient."""

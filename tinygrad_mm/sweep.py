@@ -108,6 +108,8 @@ def run(tape, root, seed, retain_graph, steps):
                 yield Step(entry, g, incs)
             if not waiting:
                 break  # nothing further up the tape can receive a gradient from the root
+        if rec is not None:
+            rec.swept()  # a replay's roll-back covers this sweep's deliveries only until here
     except GeneratorExit:  # backward_steps stopped early: leaves keep their grads, pending adjoints go
         for e in pending:
             e.adjoint = None

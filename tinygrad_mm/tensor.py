@@ -165,6 +165,8 @@ class Tensor(TensorMath, TensorShape):
             if _state.capture is not None and value is not self._grad:  # tg.compile replays .grad = None
                 _state.capture.grad_assigned(self)  # (and p.grad *= c, which hands .grad itself back), no other
         self._grad = value
+        if value is None and _state.capture is not None:  # tg.compile replays the reset here
+            _state.capture.observe(self)
 
     # -- conversion --------------------------------------------------------------------
     def detach(self):

@@ -26,7 +26,8 @@ What replay assumes (and refuses where it can tell):
 - in-place writes a replay makes (the update, a write under no_grad) are logged as eager
   logs them: a graph recorded outside fn that saved a parameter refuses its backward after.
 Outputs and `.grad` of parameters live in the program's buffers: the next call overwrites
-them (a 0-d output, e.g. the loss, is returned as a fresh copy).
+them (a 0-d output, e.g. the loss, is returned as a fresh copy). A replay records no tape, so
+its outputs carry no graph: call backward inside fn.
 """
 import functools
 import inspect

@@ -69,6 +69,9 @@ def _record(rec, fn, args, kwargs):
                 setattr(Tensor, n, f)
     for t in list(rec.tensors.values()):
         rec.observe(t)  # a reset after the last delivery (zero_grad at the end of fn)
+    # each module's mode as fn leaves it, which is how the next call finds it (fn may switch it
+    # itself, e.g. eval() for a look at the loss, then train(): a replay does not)
+    rec.modes = {k: (m, m.training) for k, (m, _) in rec.modes.items()}
     rec.result = _out_template(rec, out)
     return out
 

@@ -67,8 +67,8 @@ def run(tape, root, seed, retain_graph, steps):
             if rec is not None:  # tg.compile is capturing: note which backward ran on what
                 rec.backward(entry, g, grads)
             # one array handed to two inputs must not become two leaves' .grad: increment_leaf
-            # looks for it only when two gradients here are one object (or None twice: harmless)
-            alias = grads if n > 1 and len(set(map(id, grads))) < n else ()
+            # looks for it only when two gradients here are one object (None twice does not count)
+            alias = grads if n > 1 and len(set(map(id, grads))) < n and _repeats(grads) else ()
             incs = [] if steps else None
             for t, gi in zip(inputs, grads):
                 if gi is None or not t.requires_grad:
@@ -113,6 +113,8 @@ def run(tape, root, seed, retain_graph, steps):
     except GeneratorExit:  # backward_steps stopped early: leaves keep their grads, pending adjoints go
         for e in pending:
             e.adjoint = None
+        if rec is not None:
+            rec.swept()  # what was delivered stands, as here
         raise
     except BaseException:  # all or nothing: undo every leaf increment, drop the pending adjoints
         for t, old, old_array in reversed(undo):
@@ -169,6 +171,12 @@ def seed_gradient(tensor, grad):
             raise TypeError(f"gradient has dtype {g.dtype}; the output is {a.dtype}")
         g = g.astype(a.dtype)  # torch casts the gradient to the output's dtype too
     return g
+
+
+def _repeats(grads):
+    """Whether one array object is among an entry's gradients twice (None may be, harmlessly)."""
+    ids = [id(x) for x in grads if x is not None]
+    return len(set(ids)) < len(ids)
 
 
 def _twice(gi, grads):

@@ -176,6 +176,7 @@ class Tape:
         if root is None:  # a leaf: its gradient is the seed itself
             if _state.capture is not None:  # tg.compile increments and notes the result
                 _state.capture.leaf(tensor, seed, seed, ())
+                _state.capture.swept()  # a sweep of one delivery, which stands
             else:
                 increment_leaf(tensor, seed, seed, [])
             return iter(())

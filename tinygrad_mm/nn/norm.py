@@ -18,16 +18,27 @@ from .module import Module
 class Normalize(Function):
     """(x - mean) * rstd * weight + bias, one tape entry; weight/bias (either may be absent) have
     `param_shape`, aligned with x's trailing axes. `batch=True`: mean and var are x's own
-    (biased) statistics over `axes`, so they take part in the gradient; else they are constants.
+    (biased) statistics over `axes`, computed here unless given, so they take part in the
+    gradient; else they are constants: the running statistics, as inputs after weight and bias
+    (tensors, so that tg.compile reads them on every replay and sees them rebound).
 
     Computed in float64 whatever the dtype, results rounded once to it: the backward subtracts
     nearly equal terms (a row of 2 or 3 close values keeps only the eps-sized part), where float32
     intermediates would lose ~1e-6 of the gradient's scale (torch's float32 kernels: ~1e-9)."""
 
-    def forward(self, x, *affine, axes, param_shape, has_weight, has_bias, eps, mean, var, batch):
+    def forward(self, x, *rest, axes, param_shape, has_weight, has_bias, eps, batch, mean=None, var=None):
         xp = xp_of(x)
         self.dtype = x.dtype
-        x, mean, var = (a.astype(np.float64, copy=False) for a in (x, mean, var))
+        affine, stats = rest[:has_weight + has_bias], rest[has_weight + has_bias:]
+        self.n_stats = len(stats)
+        x = x.astype(np.float64, copy=False)
+        if stats:                   # the running statistics, (C,) against (N, C, ...)
+            mean, var = (s.reshape(param_shape) for s in stats)
+        elif mean is None:          # the batch's own, over `axes` (biased variance)
+            mean = x.mean(axis=axes, keepdims=True)
+            c = x - mean
+            var = (c * c).mean(axis=axes, keepdims=True)
+        mean, var = (a.astype(np.float64, copy=False) for a in (mean, var))
         w = affine[0].astype(np.float64) if has_weight else None
         b = affine[-1] if has_bias else None
         rstd = 1 / xp.sqrt(var + eps)
@@ -57,14 +68,14 @@ class Normalize(Function):
                          if self.needs_input_grad[1] else None)
         if self.b_shape is not None:
             grads.append(g.sum(axis=over).reshape(self.b_shape).astype(self.dtype, copy=False)
-                         if self.needs_input_grad[-1] else None)
-        return tuple(grads)
+                         if self.needs_input_grad[len(grads)] else None)
+        return tuple(grads) + (None,) * self.n_stats
 
 
-def _normalize(x, weight, bias, axes, param_shape, eps, mean, var, batch):
-    affine = [t for t in (weight, bias) if t is not None]
-    return Normalize.apply(x, *affine, axes=axes, param_shape=tuple(param_shape), has_weight=weight is not None,
-                           has_bias=bias is not None, eps=eps, mean=mean, var=var, batch=batch)
+def _normalize(x, weight, bias, axes, param_shape, eps, batch, stats=(), mean=None, var=None):
+    inputs = [t for t in (weight, bias) if t is not None] + list(stats)
+    return Normalize.apply(x, *inputs, axes=axes, param_shape=tuple(param_shape), has_weight=weight is not None,
+                           has_bias=bias is not None, eps=eps, batch=batch, mean=mean, var=var)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -78,12 +89,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         if p is not None and p.shape != shape:
             raise ValueError(f"Expected {name} to be of same shape as normalized_shape, but got {name} of "
                              f"shape {list(p.shape)} and normalized_shape = {list(shape)}")
-    x = input.array.astype(np.float64, copy=False)       # statistics in float64, as Normalize
-    axes = tuple(range(x.ndim - k, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    c = x - mean
-    var = (c * c).mean(axis=axes, keepdims=True)
-    return _normalize(input, weight, bias, axes, shape, eps, mean, var, batch=True)
+    axes = tuple(range(input.ndim - k, input.ndim))
+    return _normalize(input, weight, bias, axes, shape, eps, batch=True)  # statistics made inside
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -97,17 +104,18 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                     ("bias", bias)):
         if t is not None and t.numel() != c:
             raise ValueError(f"{name} should contain {c} elements not {t.numel()}")
-    x = input.array.astype(np.float64, copy=False)       # statistics in float64, as Normalize
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = (c,) + (1,) * (x.ndim - 2)              # a (C,) parameter against (N, C, L): (C, 1)
+    axes = (0,) + tuple(range(2, input.ndim))
+    shape = (c,) + (1,) * (input.ndim - 2)          # a (C,) parameter against (N, C, L): (C, 1)
     if not training:
         if running_mean is None or running_var is None:
             raise ValueError("running_mean and running_var must be defined in evaluation mode")
-        return _normalize(input, weight, bias, axes, shape, eps, running_mean.array.reshape(shape),
-                          running_var.array.reshape(shape), batch=False)
-    n = x.size // c
+        return _normalize(input, weight, bias, axes, shape, eps, batch=False, stats=(running_mean, running_var))
+    n = input.numel() // c
     if n <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(input.shape)}")
+    if running_mean is None and running_var is None:  # the statistics made inside, on every call
+        return _normalize(input, weight, bias, axes, shape, eps, batch=True)
+    x = input.array.astype(np.float64, copy=False)       # statistics in float64, as Normalize
     mean = x.mean(axis=axes, keepdims=True)
     centered = x - mean
     sq = (centered * centered).sum(axis=axes, keepdims=True)
@@ -117,7 +125,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             a = stat.array
             a[...] = momentum * new.reshape(a.shape) + (1 - momentum) * a
             mark_modified(a, "running statistics (batch_norm)")
-    return _normalize(input, weight, bias, axes, shape, eps, mean, var, batch=True)
+    return _normalize(input, weight, bias, axes, shape, eps, batch=True, mean=mean, var=var)
 
 
 def _dtype(dtype):

@@ -67,8 +67,12 @@ def run(tape, root, seed, retain_graph, steps):
             if rec is not None:  # tg.compile is capturing: note which backward ran on what
                 rec.backward(entry, g, grads)
             # one array handed to two inputs must not become two leaves' .grad: increment_leaf
-            # looks for it only when two gradients here are one object (None twice does not count)
-            alias = grads if n > 1 and len(set(map(id, grads))) < n and _repeats(grads) else ()
+            # looks for it only when two gradients here are one object (None twice does not count:
+            # tg.compile would record the aliases, which can differ between calls)
+            alias = ()
+            if n > 1 and len(set(map(id, grads))) < n:  # two of them one object: Add's (g, g), or Nones
+                if grads[0] is not None if n == 2 else _repeats(grads):
+                    alias = grads
             incs = [] if steps else None
             for t, gi in zip(inputs, grads):
                 if gi is None or not t.requires_grad:

@@ -8,7 +8,7 @@ import pytest
 import tinygrad_mm as tg
 from tinygrad_mm.nn import functional as F
 
-from test_compile import MLP, assert_same, batches
+from compile_helpers import MLP, assert_same, batches
 
 
 def by_hand(style, lr=0.1):

@@ -12,7 +12,8 @@ makes, so the results are bit-identical (compile_ops.py); any other Function, a 
 included, replays through its own forward/backward on raw arrays.
 
 What replay assumes (and refuses where it can tell):
-- the same Python control flow every call (a different program on the second call raises);
+- the same Python control flow every call (a different program on the second call raises;
+  a try/except inside fn is not replayed either: an error a replay meets propagates);
 - tensors that are not arguments keep their arrays: parameters are updated in place (a
   rebound `.array`, e.g. after loading a checkpoint, re-captures, as does a module called
   inside fn switched by train() / eval(), or an SGD given momentum or weight decay);

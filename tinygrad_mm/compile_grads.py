@@ -22,13 +22,10 @@ class GradDelivery:
             self._clear = partial(_clear_grads, self._cleared)
             self._append_python(self._clear)
         self._cleared.append(t)
-        self._reset.add(id(t))
         self.assigned.pop(id(t), None)
 
-    def _leaf(self, step):
+    def _leaf(self, i, step):
         t, env = step.tensor, self.env
-        after_reset = id(t) in self._reset
-        self._reset.discard(id(t))
         if step.gi in self._pending:  # .grad may be gi's buffer itself, which a helper job writes
             self._pending.add(step.out)
         if all(s is None or self.stable[s] for s in (step.gi, step.g) + step.grads):
@@ -36,7 +33,7 @@ class GradDelivery:
             grads = tuple(None if s is None else env[s] for s in step.grads)
             placed = self._placed.get(step.gi) is gi  # its part of the arena, which is the program's alone
             shared = gi is g or (gi.base is not None and not placed) or sum(x is gi for x in grads) > 1
-            if after_reset and not shared:
+            if i in self._after_reset and not shared:
                 # .grad = None, then .grad += gi: a Tensor around gi's buffer, made once
                 self._append_python(partial(_assign_grad, t, _wrap(gi), gi, self._undo))
                 self.assigned[id(t)] = gi

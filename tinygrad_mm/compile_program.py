@@ -13,7 +13,7 @@ import numpy as np
 from . import backend, compile_ops, compile_update, side_thread
 from .compile_grads import GradDelivery
 from .compile_record import (CONST, EXT, INPUT, LEAF, Acc, Bwd, Fit, Fwd, GradOf, Leaf, Reset, Swept, Update,
-                             Write, _is_array, _Ref, on_cuda, refs)
+                             Write, _is_array, _Ref, after_reset, on_cuda, refs)
 from .grad_mode import log_modified, tapes
 from .tensor import _wrap
 
@@ -38,7 +38,7 @@ class Program(GradDelivery):
         self.fused = {}                       # update step index -> gradients its one multiply covers
         self._jobs = []                       # helper-thread jobs started and not yet joined (run)
         self._undo = []                       # (tensor, .grad, its array) before each delivery of this sweep
-        self._reset = set()                   # while building: ids of tensors whose .grad was last reset
+        self._after_reset = after_reset(rec.steps)  # Leaf step indices that may assign .grad a buffer
         self._cleared, self._clear = [], None  # ... the tensors the latest reset instruction clears, and it
         self._pending = set()                 # while building: slots such jobs write
         self.arena = compile_update.grad_arena(rec.steps, rec.arrays)  # the SGD gradients' one buffer, or None
@@ -66,7 +66,7 @@ class Program(GradDelivery):
             elif t is Acc:
                 self._accumulate(i, step)
             elif t is Leaf:
-                self._leaf(step)
+                self._leaf(i, step)
             elif t is Update:
                 self._join_pending()          # it reads every .grad
                 fns, safe, self.fused[i] = compile_update.update(step.opt, self.assigned, self.arena)
@@ -74,8 +74,6 @@ class Program(GradDelivery):
                 self.safe |= safe
                 if safe:
                     self.python.add(id(fns[0]))
-                for p in step.opt.params:
-                    self._reset.discard(id(p))
                 if fns[0] != step.opt.step:  # plain SGD's out= form
                     self.hot.add(i)
             elif t is Reset:
@@ -84,6 +82,9 @@ class Program(GradDelivery):
                 self._write(step)
             elif t is Swept:  # as the eager sweep: its deliveries stand from here (an error later keeps them)
                 self._append_python(self._undo.clear)
+        kinds = [type(s) for s in rec.steps]
+        if Leaf in kinds and (Swept not in kinds or kinds[::-1].index(Leaf) < kinds[::-1].index(Swept)):
+            self._append_python(self._undo.clear)  # deliveries no sweep's end covers (a sweep left open)
         self._join_pending()
         del self._capture
         # a hot op's instance still holds the arrays the capture saved: let them go, unless the
@@ -133,11 +134,11 @@ class Program(GradDelivery):
         """Slot s as a stable array: itself, or a buffer a generic op's result is copied into."""
         if self.stable[s]:
             return self.env[s]
-        like, xp = self._like(s), backend.xp_of(self._like(s))
+        like, env = self._like(s), self.env
+        xp = backend.xp_of(like)
         # its layout, where it has one (a reduction's order follows it); a broadcast view (a zero
         # stride, as mean's backward hands back) is read in C order, as a C buffer reads
         buf = xp.empty_like(like) if 0 not in like.strides else xp.empty(like.shape, like.dtype)
-        env, xp = self.env, backend.xp_of(buf)
         self.instrs.append(lambda: xp.copyto(buf, env[s]))
         self._set(s, buf)
         return buf
@@ -276,9 +277,8 @@ class Program(GradDelivery):
                 if old is not None:
                     old.array = old_array
                 t._grad = old
+            self._undo.clear()  # (a run that completes leaves it empty: each sweep's end clears it)
             raise
-        finally:
-            self._undo.clear()
         return self._output(self.result)
 
     def _output(self, v):

@@ -71,6 +71,23 @@ def on_cuda(arrays):
     return any(backend.device_of(a) == "cuda" for a in arrays if _is_array(a))
 
 
+def after_reset(steps):
+    """The indices of the Leaf steps that are a tensor's first .grad delivery since a reset (no
+    other delivery or update between): there .grad can be assigned a buffer rather than summed."""
+    found, reset = set(), set()  # reset: ids of tensors whose latest event is a reset
+    for i, s in enumerate(steps):
+        t = type(s)
+        if t is Reset:
+            reset.add(id(s.tensor))
+        elif t is Update:
+            reset.difference_update(id(p) for p in s.opt.params)
+        elif t is Leaf:
+            if id(s.tensor) in reset:
+                found.add(i)
+            reset.discard(id(s.tensor))
+    return found
+
+
 def refs(v):
     """The slots a params template (of _Ref, dicts, tuples and lists) reads."""
     if type(v) is _Ref:

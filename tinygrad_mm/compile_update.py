@@ -17,7 +17,7 @@ import numpy as np
 
 from . import backend, optim
 from .compile_ops import FORMS
-from .compile_record import Bwd, Fit, Leaf, Reset, Update
+from .compile_record import Bwd, Fit, Update, after_reset
 from .grad_mode import log_storages, log_writes, storage
 
 SGD_WRITE = "a parameter (SGD.step)"  # what the in-place log names, as eager's step logs it: a graph
@@ -62,17 +62,11 @@ def grad_arena(steps, arrays):
     # a hot op's backward writes the buffers it is given (compile_ops); a generic one makes arrays
     made = {o for s in steps if type(s) is Bwd and type(s.fn) in FORMS for o in s.outs if o is not None}
     made |= {s.out for s in steps if type(s) is Fit and s.axes is not None}
-    slots, reset = [], set()  # reset: ids of tensors whose latest event is a reset
-    for s in steps:
-        if type(s) is Reset:
-            reset.add(id(s.tensor))
-        elif type(s) is Update:
-            reset.difference_update(id(p) for p in s.opt.params)
-        elif type(s) is Leaf:
-            if (id(s.tensor) in reset and id(s.tensor) in params and s.gi in made and s.gi not in slots
-                    and type(arrays[s.gi]) is np.ndarray):
-                slots.append(s.gi)
-            reset.discard(id(s.tensor))
+    slots = []
+    for i in sorted(after_reset(steps)):
+        s = steps[i]
+        if id(s.tensor) in params and s.gi in made and s.gi not in slots and type(arrays[s.gi]) is np.ndarray:
+            slots.append(s.gi)
     dtypes = [arrays[s].dtype for s in slots]
     dtype = max(dtypes, key=dtypes.count, default=None)
     slots = [s for s in slots if arrays[s].dtype == dtype]

@@ -334,10 +334,21 @@ def test_scalar_powers(p, dtype):
         x, tx = tg.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
         (x ** p).sum().backward()
         (tx ** p).sum().backward()
+    # torch's float64 sqrt is MKL's, which on some CPUs (an AVX-512 Xeon here) is one ulp off the
+    # correctly rounded sqrt numpy computes (sqrt(2): ...095, not ...0951); where this process's
+    # torch does that, the exponents computed by sqrt (0.5, -0.5) are held to that one ulp
+    sqrt_exact = np.array_equal(torch.sqrt(torch.tensor(x0)).numpy(), np.sqrt(x0))
+
+    def same(ours, theirs, q):
+        if sqrt_exact or q not in (0.5, -0.5):
+            np.testing.assert_array_equal(ours, theirs)
+        else:
+            np.testing.assert_array_max_ulp(ours, theirs, maxulp=1)
+
     if p in SHORTCUTS:
-        np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
+        same(out.detach().numpy(), ref.detach().numpy(), p)
     if p - 1 in SHORTCUTS + [1]:
-        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+        same(x.grad.numpy(), tx.grad.numpy(), p - 1)
 
 
 def test_tensor_exponent_gradients_at_zero_as_torch():
